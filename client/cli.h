@@ -1,0 +1,35 @@
+/* The `flint` command-line client: verbs in Flink's style (list, overview, config, ...), each a
+ * function taking the parsed common options. */
+#ifndef FLINT_CLI_H
+#define FLINT_CLI_H
+
+#include "config/config.h"
+#include "config/options.h"
+#include "rpc/rpc.h"
+
+/* Exit codes: 0 success, 1 failure (jobmanager unreachable, request failed), 2 usage error. */
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2 };
+
+typedef struct cli {
+    const char *verb;
+    options opts;
+    const char *jobmanager;    /* -m host:port, or NULL for the configured address */
+    char **args;               /* positional arguments after the verb (point into argv) */
+    int nargs;
+    flint_config *cfg;         /* loaded from opts before the verb runs; owned */
+} cli;
+
+/* Send req to the jobmanager and wait for the reply (rpc.ask.timeout). On failure prints one line
+ * ("flint: cannot reach the jobmanager at H:P: ...") and returns NULL. Caller frees the reply
+ * with rpc_envelope_free. */
+rpc_envelope *cli_request(cli *c, rpc_envelope *req);
+
+/* Print a usage error for the verb (one line, then a hint to --help) and return CLI_USAGE. */
+int cli_usage_error(const cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Verbs. */
+int cli_list(cli *c);
+int cli_overview(cli *c);
+int cli_config(cli *c);
+
+#endif

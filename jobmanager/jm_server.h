@@ -1,0 +1,34 @@
+/* The jobmanager process: its RPC endpoint (taskmanager and client gateways), the resource
+ * manager, the heartbeat monitor and the REST server, all on one libevent loop. */
+#ifndef FLINT_JM_SERVER_H
+#define FLINT_JM_SERVER_H
+
+#include <event2/event.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "flint/status.h"
+#include "jm_rm.h"
+#include "rpc/rpc.h"
+
+typedef struct jm_rest jm_rest;
+
+typedef struct jobmanager {
+    flint_config *cfg;            /* owned */
+    struct event_base *base;      /* owned */
+    rpc_server *rpc;
+    jm_rest *rest;
+    jm_rm *rm;
+    struct event *heartbeat_timer;
+    char id[33];                  /* random per start: taskmanagers notice a restart */
+    int64_t start_time_ms;        /* wall clock */
+    int rpc_port, rest_port;      /* bound ports */
+} jobmanager;
+
+/* Start the RPC and REST endpoints from cfg (ownership of cfg passes to jm). On error nothing
+ * stays open and err says which endpoint failed. */
+int jm_start(jobmanager *jm, flint_config *cfg, struct event_base *base, flint_err *err);
+/* Close every endpoint and connection and free what jm_start made (not the event base). */
+void jm_stop(jobmanager *jm);
+
+#endif

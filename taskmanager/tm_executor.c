@@ -1,0 +1,245 @@
+/* Task executor: registration with the jobmanager, heartbeats and reconnection (see
+ * tm_executor.h). Connection life cycle:
+ *   DISCONNECTED --retry timer--> CONNECTING --open--> REGISTERING --reply--> REGISTERED
+ * and any failure (refused connect, closed connection, error reply, heartbeat timeout, the
+ * jobmanager no longer knowing us) goes back to DISCONNECTED with a doubled retry delay
+ * (cluster.registration.initial-timeout up to cluster.registration.max-timeout). */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#define LOG_MODULE "taskexecutor"
+#include "flint/version.h"
+#include "tm_executor.h"
+#include "util/alloc.h"
+#include "util/log.h"
+#include "util/strutil.h"
+
+static void connect_jm(taskmanager *tm);
+
+static void set_timer(struct event *ev, int64_t ms) {
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(ev, &tv);
+}
+
+/* Drop the connection (if any) and retry after the current backoff, doubling it. */
+static void disconnect(taskmanager *tm, const char *why) {
+    if (tm->jm) {
+        rpc_close(tm->jm);
+        tm->jm = NULL;
+    }
+    if (tm->state == TM_REGISTERED) log_warn("lost the jobmanager at %s: %s", tm->jm_addr, why);
+    else log_info("cannot register at the jobmanager %s: %s; retrying in %lld ms", tm->jm_addr, why,
+                  (long long)tm->backoff_ms);
+    tm->state = TM_DISCONNECTED;
+    tm->heartbeat_in_flight = false;
+    event_del(tm->heartbeat_timer);
+    set_timer(tm->retry_timer, tm->backoff_ms);
+    int64_t max = config_int(tm->cfg, CFG_CLUSTER_REGISTRATION_MAX_TIMEOUT);
+    tm->backoff_ms = tm->backoff_ms * 2 > max ? max : tm->backoff_ms * 2;
+}
+
+static void hardware(Flint__Rpc__HardwareDescription *hw) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    struct sysinfo si;
+    hw->cpu_cores = (int32_t)sysconf(_SC_NPROCESSORS_ONLN);
+    hw->physical_memory = (int64_t)pages * page;
+    hw->free_memory = sysinfo(&si) == 0 ? (int64_t)si.freeram * si.mem_unit : 0;
+    hw->managed_memory = 0;
+}
+
+/* ---- heartbeats ---------------------------------------------------------------------------- */
+
+static void on_heartbeat_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply,
+                               void *ud) {
+    taskmanager *tm = ud;
+    if (c != tm->jm) return; /* an answer on a connection we already dropped */
+    tm->heartbeat_in_flight = false;
+    if (status != FLINT_OK) {
+        disconnect(tm, msg);
+        return;
+    }
+    if (reply->body_case != FLINT__RPC__ENVELOPE__BODY_HEARTBEAT_RESPONSE) {
+        disconnect(tm, "unexpected answer to a heartbeat");
+        return;
+    }
+    if (!reply->heartbeat_response->registered) disconnect(tm, "the jobmanager no longer knows us");
+}
+
+static void on_heartbeat_timer(evutil_socket_t fd, short what, void *ud) {
+    taskmanager *tm = ud;
+    (void)fd, (void)what;
+    if (tm->state != TM_REGISTERED || tm->heartbeat_in_flight) return;
+    Flint__Rpc__SlotStatus *slots = xcalloc((size_t)tm->num_slots, sizeof *slots);
+    Flint__Rpc__SlotStatus **ptrs = xcalloc((size_t)tm->num_slots, sizeof *ptrs);
+    for (int i = 0; i < tm->num_slots; i++) {
+        flint__rpc__slot_status__init(&slots[i]);
+        slots[i].index = (uint32_t)i;
+        slots[i].job_id = "";
+        ptrs[i] = &slots[i];
+    }
+    Flint__Rpc__Heartbeat hb = FLINT__RPC__HEARTBEAT__INIT;
+    hb.resource_id = tm->resource_id;
+    hb.n_slots = (size_t)tm->num_slots;
+    hb.slots = ptrs;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &hb;
+    /* A jobmanager that does not answer within heartbeat.timeout is considered lost. */
+    int rc = rpc_call(tm->jm, &env, tm->heartbeat_timeout_ms, on_heartbeat_reply, tm);
+    free(ptrs);
+    free(slots);
+    if (rc) disconnect(tm, flint_strerror(rc));
+    else tm->heartbeat_in_flight = true;
+}
+
+/* ---- registration -------------------------------------------------------------------------- */
+
+static void on_register_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply,
+                              void *ud) {
+    taskmanager *tm = ud;
+    if (c != tm->jm) return;
+    if (status != FLINT_OK) {
+        disconnect(tm, msg);
+        return;
+    }
+    if (reply->body_case != FLINT__RPC__ENVELOPE__BODY_REGISTER_TASK_MANAGER_RESPONSE) {
+        disconnect(tm, "unexpected answer to the registration");
+        return;
+    }
+    Flint__Rpc__RegisterTaskManagerResponse *r = reply->register_task_manager_response;
+    snprintf(tm->jm_id, sizeof tm->jm_id, "%s", r->jobmanager_id);
+    tm->heartbeat_interval_ms = r->heartbeat_interval_ms > 0 ? r->heartbeat_interval_ms
+                                                             : config_int(tm->cfg, CFG_HEARTBEAT_INTERVAL);
+    tm->heartbeat_timeout_ms = r->heartbeat_timeout_ms > 0 ? r->heartbeat_timeout_ms
+                                                           : config_int(tm->cfg, CFG_HEARTBEAT_TIMEOUT);
+    tm->state = TM_REGISTERED;
+    tm->backoff_ms = config_int(tm->cfg, CFG_CLUSTER_REGISTRATION_INITIAL_TIMEOUT);
+    log_info("registered at jobmanager %s (%s) as %s with %d slots, data port %d", tm->jm_addr,
+             tm->jm_id, tm->resource_id, tm->num_slots, tm->data_port);
+    set_timer(tm->heartbeat_timer, tm->heartbeat_interval_ms);
+}
+
+/* The data server's connections carry the network stack, which comes with job execution; until
+ * then an incoming connection is logged and closed. */
+static void on_data_accept(struct bufferevent *bev, const char *peer, void *ud) {
+    (void)ud;
+    log_warn("data connection from %s closed: this taskmanager runs no tasks yet", peer);
+    bufferevent_free(bev);
+}
+
+/* The address and data port are known once we first reach the jobmanager: the advertised host is
+ * taskmanager.host, else the local address of this connection. */
+static int open_data_server(taskmanager *tm, flint_err *err) {
+    if (tm->data) return 0;
+    const char *host = config_str(tm->cfg, CFG_TASKMANAGER_HOST);
+    if (host[0]) snprintf(tm->host, sizeof tm->host, "%s", host);
+    else rpc_conn_local_addr(tm->jm, tm->host, sizeof tm->host);
+    const char *bind = config_str(tm->cfg, CFG_TASKMANAGER_BIND_HOST);
+    tm->data = net_listen(tm->base, bind[0] ? bind : tm->host,
+                          (int)config_int(tm->cfg, CFG_TASKMANAGER_DATA_PORT), on_data_accept, tm, err);
+    if (!tm->data) return FLINT_UNAVAILABLE;
+    tm->data_port = net_listener_port(tm->data);
+    const char *id = config_str(tm->cfg, CFG_TASKMANAGER_RESOURCE_ID);
+    if (id[0]) {
+        snprintf(tm->resource_id, sizeof tm->resource_id, "%s", id);
+    } else {
+        char rnd[7];
+        str_random_hex(rnd, 3);
+        snprintf(tm->resource_id, sizeof tm->resource_id, "%.100s:%d-%s", tm->host, tm->data_port, rnd);
+    }
+    log_info("data server listening on %s:%d", bind[0] ? bind : tm->host, tm->data_port);
+    return 0;
+}
+
+static void on_open(rpc_conn *c, void *ud) {
+    taskmanager *tm = ud;
+    assert(c == tm->jm && tm->state == TM_CONNECTING);
+    flint_err err = {0};
+    if (open_data_server(tm, &err)) {
+        log_error("cannot open the data server: %s", err.msg);
+        disconnect(tm, "no data server");
+        return;
+    }
+    Flint__Rpc__HardwareDescription hw = FLINT__RPC__HARDWARE_DESCRIPTION__INIT;
+    hardware(&hw);
+    Flint__Rpc__RegisterTaskManager reg = FLINT__RPC__REGISTER_TASK_MANAGER__INIT;
+    reg.resource_id = tm->resource_id;
+    reg.host = tm->host;
+    reg.data_port = (uint32_t)tm->data_port;
+    reg.num_slots = (uint32_t)tm->num_slots;
+    reg.hardware = &hw;
+    reg.version = FLINT_VERSION;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_REGISTER_TASK_MANAGER;
+    env.register_task_manager = &reg;
+    tm->state = TM_REGISTERING;
+    int rc = rpc_call(c, &env, config_int(tm->cfg, CFG_RPC_ASK_TIMEOUT), on_register_reply, tm);
+    if (rc) disconnect(tm, flint_strerror(rc));
+}
+
+static void on_message(rpc_conn *c, rpc_envelope *env, void *ud) {
+    (void)ud;
+    log_warn("unexpected %s from the jobmanager", rpc_body_name(env));
+    if (env->id) rpc_reply_error(c, env, FLINT_UNSUPPORTED, "the taskmanager does not handle %s",
+                                 rpc_body_name(env));
+}
+
+static void on_close(rpc_conn *c, int status, const char *reason, void *ud) {
+    taskmanager *tm = ud;
+    (void)status;
+    if (c != tm->jm) return;
+    tm->jm = NULL; /* already being freed */
+    disconnect(tm, reason);
+}
+
+static void connect_jm(taskmanager *tm) {
+    assert(tm->state == TM_DISCONNECTED && tm->jm == NULL);
+    flint_err err = {0};
+    rpc_handlers h = {.on_message = on_message, .on_open = on_open, .on_close = on_close, .ud = tm};
+    tm->state = TM_CONNECTING;
+    tm->jm = rpc_connect(tm->base, config_str(tm->cfg, CFG_JOBMANAGER_RPC_ADDRESS),
+                         (int)config_int(tm->cfg, CFG_JOBMANAGER_RPC_PORT),
+                         (size_t)config_int(tm->cfg, CFG_RPC_MAX_FRAME_SIZE), &h, &err);
+    if (!tm->jm) disconnect(tm, err.msg);
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *ud) {
+    (void)fd, (void)what;
+    connect_jm(ud);
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+int tm_start(taskmanager *tm, flint_config *cfg, struct event_base *base, flint_err *err) {
+    assert(tm && cfg && base);
+    (void)err;
+    memset(tm, 0, sizeof *tm);
+    tm->cfg = cfg;
+    tm->base = base;
+    tm->num_slots = (int)config_int(cfg, CFG_TASKMANAGER_NUM_SLOTS);
+    tm->backoff_ms = config_int(cfg, CFG_CLUSTER_REGISTRATION_INITIAL_TIMEOUT);
+    tm->heartbeat_interval_ms = config_int(cfg, CFG_HEARTBEAT_INTERVAL);
+    tm->heartbeat_timeout_ms = config_int(cfg, CFG_HEARTBEAT_TIMEOUT);
+    snprintf(tm->jm_addr, sizeof tm->jm_addr, "%s:%lld", config_str(cfg, CFG_JOBMANAGER_RPC_ADDRESS),
+             (long long)config_int(cfg, CFG_JOBMANAGER_RPC_PORT));
+    tm->retry_timer = evtimer_new(base, on_retry_timer, tm);
+    tm->heartbeat_timer = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, tm);
+    log_info("Flint %s taskmanager starting with %d slots, jobmanager at %s", FLINT_VERSION,
+             tm->num_slots, tm->jm_addr);
+    tm->state = TM_DISCONNECTED;
+    connect_jm(tm);
+    return 0;
+}
+
+void tm_stop(taskmanager *tm) {
+    if (tm->jm) rpc_close(tm->jm);
+    if (tm->retry_timer) event_free(tm->retry_timer);
+    if (tm->heartbeat_timer) event_free(tm->heartbeat_timer);
+    net_listener_free(tm->data);
+    config_free(tm->cfg);
+    memset(tm, 0, sizeof *tm);
+}
