@@ -2,14 +2,16 @@
  * (JSON built with jansson), and the web status page served from the table compiled into the
  * binary (rest/web_assets.h) -- a request never names a file that gets opened.
  *
- * Every request goes through one callback: the raw path is checked (no "..", NUL, backslash,
- * encoded slash or encoded percent), percent-decoded once, split into segments and matched against
+ * Every request goes through one callback: the path (query ignored) is checked (no encoded slash,
+ * backslash, NUL or percent), percent-decoded once, checked again (no "..", NUL, backslash or
+ * control byte: such paths answer 404), split into segments and matched against
  * the route table (method mask, pattern with ":name" segments, handler), then against the asset
  * table. No match is 404, a match with another method is 405 with an Allow header, both with
  * Flink's error shape {"errors":["..."]}. */
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -610,10 +612,28 @@ static int bound_port(struct evhttp_bound_socket *sock) {
     return -1;
 }
 
+/* The first address host resolves to, as numeric text, so that a name that does not resolve is
+ * reported here (evhttp would only log it) and binding uses the address we name in messages. */
+static int resolve_numeric(const char *host, char *ip, size_t len, flint_err *err) {
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &ai);
+    if (rc == 0)
+        rc = getnameinfo(ai->ai_addr, ai->ai_addrlen, ip, (socklen_t)len, NULL, 0, NI_NUMERICHOST);
+    if (ai) freeaddrinfo(ai);
+    if (rc != 0)
+        return flint_err_set(err, FLINT_UNAVAILABLE, "cannot resolve '%s': %s", host,
+                             gai_strerror(rc));
+    return 0;
+}
+
 jm_rest *jm_rest_start(struct jobmanager *jm, const char *host, int port, flint_err *err) {
     assert(jm && jm->base && jm->cfg && jm->rm);
     assert(port >= 0 && port <= 65535);
     const char *bind_host = (host && host[0]) ? host : "0.0.0.0";
+    char ip[NI_MAXHOST];
+    if (resolve_numeric(bind_host, ip, sizeof ip, err) != 0) return NULL;
     jm_rest *rest = XNEW(jm_rest);
     rest->jm = jm;
     rest->http = evhttp_new(jm->base);
@@ -629,17 +649,17 @@ jm_rest *jm_rest_start(struct jobmanager *jm, const char *host, int port, flint_
     evhttp_set_gencb(rest->http, on_request, rest);
 
     errno = 0;
-    rest->sock = evhttp_bind_socket_with_handle(rest->http, bind_host, (ev_uint16_t)port);
+    rest->sock = evhttp_bind_socket_with_handle(rest->http, ip, (ev_uint16_t)port);
     if (!rest->sock || (rest->port = bound_port(rest->sock)) < 0) {
         int e = errno;
-        flint_err_set(err, FLINT_UNAVAILABLE, "cannot serve REST on %s:%d: %s", bind_host, port,
-                      e ? strerror(e) : "address does not resolve or cannot be bound");
+        flint_err_set(err, FLINT_UNAVAILABLE, "cannot listen on %s:%d: %s", bind_host, port,
+                      e ? strerror(e) : "cannot bind");
         evhttp_free(rest->http);
         free(rest);
         return NULL;
     }
     bool v6 = strchr(bind_host, ':') != NULL;
-    log_info("REST endpoint and web status page on http://%s%s%s:%d/", v6 ? "[" : "", bind_host,
+    log_debug("REST endpoint and web status page on http://%s%s%s:%d/", v6 ? "[" : "", bind_host,
              v6 ? "]" : "", rest->port);
     return rest;
 }
