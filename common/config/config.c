@@ -77,7 +77,11 @@ static int parse_value(config_key key, const char *text, config_value *out, flin
     case CONFIG_INT: rc = str_parse_int(text, &out->v.i); break;
     case CONFIG_BOOL: rc = str_parse_bool(text, &out->v.b); break;
     case CONFIG_DOUBLE: rc = str_parse_double(text, &out->v.d); break;
-    case CONFIG_DURATION: rc = str_parse_duration_ms(text, &out->v.i); break;
+    case CONFIG_DURATION:
+        /* A duration key whose minimum is -1 takes "-1" for "never" (execution.buffer-timeout). */
+        rc = (ki->min < 0 && str_parse_int(text, &out->v.i) == 0 && out->v.i == -1)
+                 ? 0 : str_parse_duration_ms(text, &out->v.i);
+        break;
     case CONFIG_MEMSIZE: rc = str_parse_memsize(text, &out->v.i); break;
     }
     if (rc)
@@ -178,6 +182,10 @@ int config_set_override(flint_config *cfg, const char *kv, flint_err *err) {
         return flint_err_set(err, FLINT_CONFIG, "-D %s: expected key=value", kv);
     char *key = xstrndup(kv, (size_t)(eq - kv));
     str_trim(key);
+    if (!key[0]) {
+        free(key);
+        return flint_err_set(err, FLINT_CONFIG, "-D %s: expected key=value", kv);
+    }
     int rc = config_set(cfg, key, eq + 1, "-D", err);
     free(key);
     return rc;
@@ -213,10 +221,15 @@ static void doc_free(yaml_doc *d) {
 
 static int doc_next(yaml_doc *d, yaml_event_t *ev, flint_err *err) {
     if (yaml_parser_parse(&d->parser, ev)) return 0;
-    return flint_err_set(err, FLINT_CONFIG, "%s:%zu:%zu: malformed YAML: %s%s%s", d->path,
-                         d->parser.problem_mark.line + 1, d->parser.problem_mark.column + 1,
-                         d->parser.problem ? d->parser.problem : "syntax error",
-                         d->parser.context ? " " : "", d->parser.context ? d->parser.context : "");
+    const yaml_parser_t *p = &d->parser;
+    /* An unclosed quote or bracket is found at the end of the file: also say where it started. */
+    char started[48] = "";
+    if (p->context && p->context_mark.line != p->problem_mark.line)
+        snprintf(started, sizeof started, " that started at line %zu", p->context_mark.line + 1);
+    return flint_err_set(err, FLINT_CONFIG, "%s:%zu:%zu: malformed YAML: %s%s%s%s", d->path,
+                         p->problem_mark.line + 1, p->problem_mark.column + 1,
+                         p->problem ? p->problem : "syntax error", p->context ? " " : "",
+                         p->context ? p->context : "", started);
 }
 
 static int doc_error(yaml_doc *d, const yaml_event_t *ev, const char *what, flint_err *err) {
