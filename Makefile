@@ -44,6 +44,7 @@ LIBTM      := $(BUILD)/lib/libtm.a
 LIBCLI     := $(BUILD)/lib/libcli.a
 BINS       := $(BUILD)/bin/flint-jobmanager $(BUILD)/bin/flint-taskmanager $(BUILD)/bin/flint
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%.so,$(wildcard examples/*.c))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all build deps test unit docs clean
@@ -52,7 +53,7 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(BINS) $(UNIT_BINS) $(TEST_TOOLS)
+build: $(BINS) $(UNIT_BINS) $(TEST_TOOLS) $(EXAMPLES)
 
 deps:
 	@scripts/install-deps.sh --if-missing
@@ -77,7 +78,7 @@ $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
 	protoc-c --c_out=$(BUILD)/gen -Iproto $<
 
-$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(BUILD)/.flags
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c $(BUILD)/.flags | $(PROTO_H)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # The web status page is compiled into the jobmanager: the REST server never opens files.
@@ -133,5 +134,13 @@ $(BUILD)/tests/check_%: $(BUILD)/obj/tests/unit/check_%.o $(LIBJM) $(LIBTM) $(LI
 $(BUILD)/tests/%: tests/tools/%.c $(LIBFLINT) $(BUILD)/.flags | $(PROTO_H)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lflint -Wl,-rpath,'$$ORIGIN/../lib' $(LDLIBS)
+
+# Job artifacts: shared objects built against the public headers only. They are not linked
+# against libflint: its symbols come from the process that loads them (flint, the taskmanager).
+$(BUILD)/examples/%.so: examples/%.c $(wildcard common/include/flint/*.h) $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 $(OPT) -g -Wall -Wextra -fPIC -shared $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(comma)undefined) -Icommon/include -o $@ $<
+
+comma := ,
 
 -include $(shell find $(BUILD)/obj $(BUILD)/gen -name '*.d' 2>/dev/null)

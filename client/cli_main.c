@@ -1,5 +1,6 @@
 /* flint: the command-line client. Parses the verb and the options every verb shares, loads the
  * configuration and runs the verb (see cli.h). */
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,7 @@ static int parse_args(cli *c, const verb *v, int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
+    signal(SIGPIPE, SIG_IGN); /* a jobmanager that hangs up is an error reply, not a kill */
     log_init("client", NULL, LOG_WARN);
     if (argc < 2) {
         usage_main(stderr);

@@ -76,6 +76,18 @@ static int resolve(const char *host, int port, int passive, struct addrinfo **ou
     if (rc)
         return flint_err_set(err, FLINT_UNAVAILABLE, "cannot resolve '%s': %s", host ? host : "",
                              gai_strerror(rc));
+    /* Listeners and connections use one address: prefer IPv4, so that "localhost" means
+     * 127.0.0.1 on both sides whatever order the resolver returns. */
+    for (struct addrinfo **pp = &(*out)->ai_next; *pp; pp = &(*pp)->ai_next) {
+        if ((*out)->ai_family == AF_INET) break;
+        if ((*pp)->ai_family == AF_INET) {
+            struct addrinfo *v4 = *pp;
+            *pp = v4->ai_next;
+            v4->ai_next = *out;
+            *out = v4;
+            break;
+        }
+    }
     return 0;
 }
 
