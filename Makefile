@@ -2,6 +2,7 @@
 #   make            build everything (installs missing Debian packages first, see scripts/install-deps.sh)
 #   make test       build and run all test tiers; ends with "N passed, N failed"
 #   make SANITIZE=1 build with ASan+UBSan (objects are rebuilt when the flags change)
+#   make demo       start a local cluster and show its status (scripts/demo.sh)
 #   make docs       regenerate docs/config.md from the config key table
 #   make clean      remove build/
 
@@ -47,7 +48,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%.so,$(wildcard examples/*.c))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all build deps test unit docs clean
+.PHONY: all build deps test demo docs clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -61,6 +62,10 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory build
 	@tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo.sh
 
 docs: $(BUILD)/tests/config_doc
 	$(BUILD)/tests/config_doc > docs/config.md

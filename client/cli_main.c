@@ -101,6 +101,10 @@ static int parse_args(cli *c, const verb *v, int argc, char **argv) {
         if (strcmp(a, "-m") == 0 || strcmp(a, "--jobmanager") == 0) {
             if (i + 1 >= argc) return cli_usage_error(c, "%s needs HOST:PORT", a);
             c->jobmanager = argv[i + 1];
+            char host[256];
+            int port;
+            if (str_parse_hostport(c->jobmanager, host, sizeof host, &port))
+                return cli_usage_error(c, "%s %s: expected HOST:PORT", a, c->jobmanager);
             i += 2;
             continue;
         }

@@ -30,6 +30,9 @@ int options_take(options *o, int argc, char **argv, int *i, flint_err *err) {
     } else if (strcmp(a, "--log-file") == 0) {
         o->log_file = val;
     } else {
+        const char *eq = strchr(val, '=');
+        if (!eq || eq == val || strspn(val, " \t") == (size_t)(eq - val))
+            return flint_err_set(err, FLINT_INVALID, "-D %s: expected key=value", val), -1;
         o->overrides = xrealloc(o->overrides, (size_t)(o->noverrides + 1) * sizeof *o->overrides);
         o->overrides[o->noverrides++] = (char *)val;
     }
@@ -84,22 +87,22 @@ flint_config *options_daemon_init(const char *prog, const char *component, int a
         *exit_code = 2;
         return NULL;
     }
-    flint_config *cfg = options_load_config(&o, &err);
-    if (!cfg) {
-        fprintf(stderr, "%s: %s\n", prog, err.msg);
-        options_free(&o);
-        *exit_code = 1;
-        return NULL;
-    }
-    int level = log_level_parse(config_str(cfg, CFG_ENV_LOG_LEVEL));
-    if (log_init(component, o.log_file, (log_level)level) != 0) {
+    /* Open the log first, so that warnings about the configuration land in it. */
+    if (log_init(component, o.log_file, LOG_INFO) != 0) {
         fprintf(stderr, "%s: cannot open log file %s: %m\n", prog, o.log_file);
-        config_free(cfg);
         options_free(&o);
         *exit_code = 1;
         return NULL;
     }
+    flint_config *cfg = options_load_config(&o, &err);
     options_free(&o);
+    if (!cfg) {
+        log_error("%s", err.msg);
+        fprintf(stderr, "%s: %s\n", prog, err.msg);
+        *exit_code = 1;
+        return NULL;
+    }
+    log_set_level((log_level)log_level_parse(config_str(cfg, CFG_ENV_LOG_LEVEL)));
     return cfg;
 }
 

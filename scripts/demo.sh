@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make demo`: start a local cluster (one jobmanager, two taskmanagers) from conf/ and show its
+# status. The cluster keeps running; scripts/stop-cluster.sh stops it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FLINT=build/bin/flint
+
+# A cluster left from an earlier demo would hold the ports.
+scripts/stop-cluster.sh >/dev/null 2>&1 || true
+
+scripts/jobmanager.sh start
+scripts/taskmanager.sh start
+scripts/taskmanager.sh start
+
+rest_port=$($FLINT config rest.port)
+for _ in $(seq 1 100); do
+  n=$(curl -sf "http://localhost:$rest_port/overview" | sed -n 's/.*"taskmanagers":\([0-9]*\).*/\1/p' || true)
+  [ "${n:-0}" -ge 2 ] && break
+  sleep 0.1
+done
+
+echo
+$FLINT overview
+echo
+echo "REST:   curl http://localhost:$rest_port/overview"
+curl -s "http://localhost:$rest_port/overview"; echo
+echo "Web UI: http://localhost:$rest_port/"
+echo "Logs:   log/   Stop: scripts/stop-cluster.sh"
