@@ -155,6 +155,13 @@ flint_pid_alive() {
     return 0
 }
 
+# flint_pid_suspended PID: PID is stopped by a signal (state T in /proc/PID/stat).
+flint_pid_suspended() {
+    local state
+    state=$(sed -E 's/^[0-9]+ \(.*\) ([A-Za-z]).*/\1/' "/proc/$1/stat" 2>/dev/null) || return 1
+    [ "$state" = T ]
+}
+
 # flint_pid_is_daemon PID TYPE: PID is a live flint-TYPE process (guards against reused pids).
 flint_pid_is_daemon() {
     local pid=$1 type=$2 argv0=""
@@ -310,7 +317,9 @@ flint_daemon_stop_pids() {
     for pid in "$@"; do
         echo "Stopping $type daemon (pid: $pid) on host $FLINT_HOSTNAME."
         kill -TERM "$pid" 2>/dev/null || true
-        kill -CONT "$pid" 2>/dev/null || true   # a stopped (SIGSTOP) daemon must see the SIGTERM
+        # A stopped (SIGSTOP) daemon must be resumed to see its SIGTERM. Only then: a SIGCONT
+        # arriving while a running daemon exits can upset its exit handlers (LeakSanitizer's).
+        if flint_pid_suspended "$pid"; then kill -CONT "$pid" 2>/dev/null || true; fi
     done
     mapfile -t left < <(flint_wait_gone "$FLINT_STOP_TIMEOUT" "$@")
     for pid in "${left[@]}"; do
