@@ -1,0 +1,20 @@
+/* Internal to common/row: the layout of flint_schema, shared by the schema parser, the row code
+ * and the key helpers. Everything outside common/row uses the accessors of flint/row.h. */
+#ifndef FLINT_ROW_INTERNAL_H
+#define FLINT_ROW_INTERNAL_H
+
+#include "flint/row.h"
+
+struct flint_schema {
+    int n;              /* number of fields, 1..FLINT_MAX_FIELDS */
+    flint_type *types;  /* [n] */
+    char **names;       /* [n], NUL-terminated, as written (backquotes removed) */
+    char *text;         /* canonical column list */
+};
+
+/* Whether type t keeps its value in the row's variable part (STRING, BYTES). */
+static inline bool row_type_is_var(flint_type t) {
+    return t == FLINT_STRING || t == FLINT_BYTES;
+}
+
+#endif
