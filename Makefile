@@ -45,7 +45,8 @@ LIBTM      := $(BUILD)/lib/libtm.a
 LIBCLI     := $(BUILD)/lib/libcli.a
 BINS       := $(BUILD)/bin/flint-jobmanager $(BUILD)/bin/flint-taskmanager $(BUILD)/bin/flint
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
-EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%.so,$(wildcard examples/*.c))
+EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%.so,$(wildcard examples/*.c)) \
+              $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all build deps test demo docs clean
@@ -142,9 +143,16 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBFLINT) $(BUILD)/.flags | $(PROTO_H)
 
 # Job artifacts: shared objects built against the public headers only. They are not linked
 # against libflint: its symbols come from the process that loads them (flint, the taskmanager).
+JOB_CFLAGS = -std=gnu11 $(OPT) -g -Wall -Wextra -fPIC -shared -Icommon/include \
+             $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(comma)undefined)
 $(BUILD)/examples/%.so: examples/%.c $(wildcard common/include/flint/*.h) $(BUILD)/.flags
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 $(OPT) -g -Wall -Wextra -fPIC -shared $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(comma)undefined) -Icommon/include -o $@ $<
+	$(CC) $(JOB_CFLAGS) -o $@ $<
+
+# Jobs that exist for the tests (bad artifacts, a slow sink, a failing function).
+$(BUILD)/tests/jobs/%.so: tests/jobs/%.c $(wildcard common/include/flint/*.h) $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(JOB_CFLAGS) -o $@ $<
 
 comma := ,
 

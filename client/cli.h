@@ -3,6 +3,8 @@
 #ifndef FLINT_CLI_H
 #define FLINT_CLI_H
 
+#include <stdbool.h>
+
 #include "config/config.h"
 #include "config/options.h"
 #include "rpc/rpc.h"
@@ -17,6 +19,8 @@ typedef struct cli {
     char **args;               /* positional arguments after the verb (point into argv) */
     int nargs;
     flint_config *cfg;         /* loaded from opts before the verb runs; owned */
+    bool detached;             /* run -d: print the job id and return */
+    int parallelism;           /* run/info -p N; 0 when not given (then parallelism.default) */
 } cli;
 
 /* Send req to the jobmanager and wait for the reply (rpc.ask.timeout). On failure prints one line
@@ -31,5 +35,9 @@ int cli_usage_error(const cli *c, const char *fmt, ...) __attribute__((format(pr
 int cli_list(cli *c);
 int cli_overview(cli *c);
 int cli_config(cli *c);
+/* cli_job.c: run [-d] [-p N] job.so [args], info [-p N] job.so [args], cancel JOBID */
+int cli_run(cli *c);
+int cli_info(cli *c);
+int cli_cancel(cli *c);
 
 #endif

@@ -12,19 +12,33 @@
 #include "util/log.h"
 #include "util/strutil.h"
 
+/* Verb flags: which verb-specific options it takes, and whether its arguments after the first
+ * belong to a job (run and info pass them to flint_job_main untouched). */
+enum { VERB_DETACHED = 1, VERB_PARALLELISM = 2, VERB_JOB_ARGS = 4 };
+
 typedef struct verb {
     const char *name;
     int (*run)(cli *c);
     int max_args;
     const char *args;       /* positional arguments, for the usage line */
     const char *summary;
+    int flags;
 } verb;
 
 static const verb verbs[] = {
-    {"list", cli_list, 0, "", "List the jobs of the cluster and their states."},
-    {"overview", cli_overview, 0, "", "Show the cluster: taskmanagers, slots and jobs."},
+    {"run", cli_run, 1, "job.so [job arguments...]",
+     "Run a job: load the artifact, build and check its job graph, submit it and follow it "
+     "until it ends (-d: print the job id and return).",
+     VERB_DETACHED | VERB_PARALLELISM | VERB_JOB_ARGS},
+    {"info", cli_info, 1, "job.so [job arguments...]",
+     "Print the job graph a job would submit (vertices, chained operators, parallelism, edges); "
+     "the jobmanager is not contacted.",
+     VERB_PARALLELISM | VERB_JOB_ARGS},
+    {"list", cli_list, 0, "", "List the jobs of the cluster and their states.", 0},
+    {"cancel", cli_cancel, 1, "JOBID", "Cancel a running job.", 0},
+    {"overview", cli_overview, 0, "", "Show the cluster: taskmanagers, slots and jobs.", 0},
     {"config", cli_config, 64, "[KEY...]",
-     "Print the effective value of each KEY (all keys set when none is given)."},
+     "Print the effective value of each KEY (all keys set when none is given).", 0},
 };
 #define NVERBS (sizeof verbs / sizeof verbs[0])
 
@@ -44,8 +58,16 @@ static void usage_main(FILE *out) {
 }
 
 static void usage_verb(FILE *out, const verb *v) {
-    fprintf(out, "Usage: flint %s [options] %s\n\n%s\n\nOptions:\n%s", v->name, v->args, v->summary,
-            common_help);
+    fprintf(out, "Usage: flint %s [options] %s\n\n%s\n\nOptions:\n", v->name, v->args, v->summary);
+    if (v->flags & VERB_DETACHED)
+        fprintf(out, "  -d, --detached              print the job id once submitted and return\n");
+    if (v->flags & VERB_PARALLELISM)
+        fprintf(out, "  -p, --parallelism N         parallelism of operators that set none and whose\n"
+                     "                              job sets none (default: parallelism.default)\n");
+    fprintf(out, "%s", common_help);
+    if (v->flags & VERB_JOB_ARGS)
+        fprintf(out, "\nOptions go before job.so; everything after it is passed to the job's\n"
+                     "flint_job_main (argv[0] is the path of job.so).\n");
 }
 
 int cli_usage_error(const cli *c, const char *fmt, ...) {
@@ -94,6 +116,24 @@ static int parse_args(cli *c, const verb *v, int argc, char **argv) {
     c->args = xcalloc((size_t)argc, sizeof *c->args);
     for (int i = 2; i < argc;) {
         const char *a = argv[i];
+        if ((v->flags & VERB_JOB_ARGS) && c->nargs >= 1) {   /* the job's own arguments */
+            c->args[c->nargs++] = argv[i++];
+            continue;
+        }
+        if ((v->flags & VERB_DETACHED) && (strcmp(a, "-d") == 0 || strcmp(a, "--detached") == 0)) {
+            c->detached = true;
+            i++;
+            continue;
+        }
+        if ((v->flags & VERB_PARALLELISM) && (strcmp(a, "-p") == 0 || strcmp(a, "--parallelism") == 0)) {
+            int64_t p;
+            if (i + 1 >= argc) return cli_usage_error(c, "%s needs a number", a);
+            if (str_parse_int(argv[i + 1], &p) || p < 1 || p > 32768)
+                return cli_usage_error(c, "%s %s: expected a parallelism in 1..32768", a, argv[i + 1]);
+            c->parallelism = (int)p;
+            i += 2;
+            continue;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage_verb(stdout, v);
             return CLI_OK;
