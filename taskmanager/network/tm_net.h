@@ -56,14 +56,20 @@ int tm_net_listen(tm_net *net, const char *host, int port, flint_err *err);
 void tm_net_free(tm_net *net);
 int tm_net_segments_total(const tm_net *net);
 int tm_net_segments_available(const tm_net *net);
+/* Drop the partitions of job job_id that their producers released but no consumer read to the
+ * end (a consumer that never came, e.g. after a failure). Call on ReleaseJob. */
+void tm_net_release_job(tm_net *net, const char *job_id);
 
 /* ---- producer side ----------------------------------------------------------------------------- */
 typedef struct tm_partition tm_partition;
 
 /* Register a result partition with n subpartitions (one per consumer subtask) under partition_id,
  * so that consumers, local or remote, can request its subpartitions. The producer task owns it:
- * tm_partition_release when the task ends. Buffers not yet consumed stay readable after release
- * if the producer finished; a canceled partition drops them. */
+ * tm_partition_release when the task ends (after tm_writer_free). Buffers not yet consumed stay
+ * readable after release if the producer finished (until consumed, tm_net_release_job or
+ * tm_net_free); a canceled partition drops them. Each subpartition queues at most
+ * max(2, buffers-per-channel + floating-buffers-per-gate) finished buffers: a writer that would
+ * queue more waits (backpressure), so one slow consumer cannot drain the pool. */
 tm_partition *tm_partition_create(tm_net *net, const char *partition_id, int num_subpartitions,
                                   flint_err *err);
 void tm_partition_release(tm_partition *p, bool canceled);
@@ -92,7 +98,8 @@ int tm_writer_event(tm_writer *w, tm_event_type type, const void *payload, uint3
 
 typedef struct tm_writer_metrics {
     int64_t records_out, bytes_out;
-    int64_t back_pressured_ns;   /* total time spent waiting for a free buffer */
+    int64_t back_pressured_ns;   /* total time spent waiting for a free buffer, including a wait
+                                  * still under way (so it grows while the writer is blocked) */
 } tm_writer_metrics;
 void tm_writer_metrics_get(const tm_writer *w, tm_writer_metrics *m);
 
@@ -118,8 +125,9 @@ int tm_input_start(tm_input *in, flint_err *err);
 
 typedef struct tm_element {
     tm_elem_kind kind;
-    int gate, channel;
-    const uint8_t *data;      /* valid until the next tm_input_next or tm_input_free */
+    int gate, channel;        /* channel is -1 for TM_ELEM_GATE_END */
+    const uint8_t *data;      /* valid until the next tm_input_next or tm_input_free; for
+                               * TM_ELEM_EVENT the event buffer: 4-byte LE event type, payload */
     uint32_t len;
 } tm_element;
 
