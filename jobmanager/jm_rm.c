@@ -1,4 +1,5 @@
-/* Resource manager bookkeeping: registered taskmanagers, slots, heartbeat expiry (see jm_rm.h). */
+/* Resource manager bookkeeping: registered taskmanagers, slots and who holds them, heartbeat
+ * expiry (see jm_rm.h). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@ struct jm_rm {
     jm_tm **tms;          /* registration order; each owned */
     int n, cap;
     int64_t timeout_ms;
+    int rr_next;          /* round robin: the taskmanager index the next allocation starts at */
+    jm_rm_lost_fn lost;
+    void *lost_ud;
 };
 
 jm_rm *jm_rm_new(int64_t heartbeat_timeout_ms) {
@@ -23,11 +27,29 @@ jm_rm *jm_rm_new(int64_t heartbeat_timeout_ms) {
     return rm;
 }
 
+static void tm_free(jm_tm *tm) {
+    if (!tm) return;
+    free(tm->slot_job);
+    free(tm);
+}
+
 void jm_rm_free(jm_rm *rm) {
     if (!rm) return;
-    for (int i = 0; i < rm->n; i++) free(rm->tms[i]);
+    for (int i = 0; i < rm->n; i++) tm_free(rm->tms[i]);
     free(rm->tms);
     free(rm);
+}
+
+void jm_rm_set_lost_hook(jm_rm *rm, jm_rm_lost_fn fn, void *ud) {
+    assert(rm);
+    rm->lost = fn;
+    rm->lost_ud = ud;
+}
+
+/* Tell the hook that tm is about to go. */
+static void notify_lost(jm_rm *rm, jm_tm *tm, const char *reason) {
+    tm->lost = true;
+    if (rm->lost) rm->lost(tm, reason, rm->lost_ud);
 }
 
 static int find_index(const jm_rm *rm, const char *resource_id) {
@@ -38,7 +60,7 @@ static int find_index(const jm_rm *rm, const char *resource_id) {
 
 static void remove_at(jm_rm *rm, int i) {
     assert(i >= 0 && i < rm->n);
-    free(rm->tms[i]);
+    tm_free(rm->tms[i]);
     memmove(&rm->tms[i], &rm->tms[i + 1], (size_t)(rm->n - i - 1) * sizeof *rm->tms);
     rm->n--;
 }
@@ -67,7 +89,10 @@ int jm_rm_register(jm_rm *rm, const Flint__Rpc__RegisterTaskManager *msg, rpc_co
     jm_tm *tm;
     if (i >= 0) {
         tm = rm->tms[i];
+        /* A new instance under a known id: whatever ran on the old one is gone. */
+        notify_lost(rm, tm, "it registered again (restarted)");
         if (tm->conn != conn) *replaced = tm->conn;
+        free(tm->slot_job);
         memset(tm, 0, sizeof *tm);
     } else {
         if (rm->n == rm->cap) {
@@ -80,6 +105,7 @@ int jm_rm_register(jm_rm *rm, const Flint__Rpc__RegisterTaskManager *msg, rpc_co
     snprintf(tm->host, sizeof tm->host, "%s", msg->host);
     tm->data_port = (int)msg->data_port;
     tm->num_slots = tm->free_slots = (int)msg->num_slots;
+    tm->slot_job = xcalloc((size_t)tm->num_slots, sizeof *tm->slot_job);
     if (msg->hardware) {
         tm->hardware.cpu_cores = msg->hardware->cpu_cores;
         tm->hardware.physical_memory = msg->hardware->physical_memory;
@@ -105,6 +131,7 @@ int jm_rm_unregister(jm_rm *rm, const char *resource_id, const char *reason) {
     int i = find_index(rm, resource_id);
     if (i < 0) return FLINT_NOT_FOUND;
     log_info("taskmanager %s at %s is gone: %s", rm->tms[i]->resource_id, rm->tms[i]->host, reason);
+    notify_lost(rm, rm->tms[i], reason);
     remove_at(rm, i);
     return 0;
 }
@@ -120,6 +147,10 @@ int jm_rm_expire(jm_rm *rm, int64_t now_ms, void (*fn)(jm_tm *tm, void *ud), voi
         }
         log_warn("taskmanager %s at %s sent no heartbeat for %lld ms (heartbeat.timeout %lld ms)",
                  tm->resource_id, tm->host, (long long)silent, (long long)rm->timeout_ms);
+        char reason[128];
+        snprintf(reason, sizeof reason, "no heartbeat for %lld ms (heartbeat.timeout %lld ms)",
+                 (long long)silent, (long long)rm->timeout_ms);
+        notify_lost(rm, tm, reason);
         if (fn) fn(tm, ud);
         remove_at(rm, i);
         dropped++;
@@ -155,4 +186,59 @@ int jm_rm_slots_free(const jm_rm *rm) {
     int n = 0;
     for (int i = 0; i < rm->n; i++) n += rm->tms[i]->free_slots;
     return n;
+}
+
+/* ---- slots --------------------------------------------------------------------------------- */
+
+static int lowest_free_slot(const jm_tm *tm) {
+    for (int s = 0; s < tm->num_slots; s++)
+        if (!tm->slot_job[s][0]) return s;
+    return -1;
+}
+
+int jm_rm_allocate(jm_rm *rm, const char *job_id, int n, jm_slot_ref *out) {
+    assert(rm && job_id && job_id[0] && strlen(job_id) < 33 && n >= 0 && (out || n == 0));
+    int avail = 0;
+    for (int i = 0; i < rm->n; i++)
+        if (!rm->tms[i]->lost) avail += rm->tms[i]->free_slots;
+    if (avail < n) return FLINT_UNAVAILABLE;
+    if (rm->rr_next >= rm->n) rm->rr_next = 0;
+    int i = rm->rr_next;
+    for (int got = 0; got < n; i = (i + 1) % rm->n) {
+        jm_tm *tm = rm->tms[i];
+        if (tm->lost || tm->free_slots == 0) continue;
+        int s = lowest_free_slot(tm);
+        assert(s >= 0);
+        snprintf(tm->slot_job[s], sizeof tm->slot_job[s], "%s", job_id);
+        tm->free_slots--;
+        out[got].tm = tm;
+        out[got].index = s;
+        got++;
+    }
+    rm->rr_next = rm->n ? i % rm->n : 0;
+    return 0;
+}
+
+int jm_rm_release_job(jm_rm *rm, const char *job_id) {
+    assert(rm && job_id);
+    int freed = 0;
+    for (int i = 0; i < rm->n; i++) {
+        jm_tm *tm = rm->tms[i];
+        for (int s = 0; s < tm->num_slots; s++) {
+            if (strcmp(tm->slot_job[s], job_id) != 0) continue;
+            tm->slot_job[s][0] = '\0';
+            tm->free_slots++;
+            freed++;
+        }
+    }
+    return freed;
+}
+
+int jm_rm_job_slots(const jm_rm *rm, const char *job_id) {
+    assert(rm && job_id);
+    int held = 0;
+    for (int i = 0; i < rm->n; i++)
+        for (int s = 0; s < rm->tms[i]->num_slots; s++)
+            if (strcmp(rm->tms[i]->slot_job[s], job_id) == 0) held++;
+    return held;
 }

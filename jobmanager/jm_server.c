@@ -1,5 +1,6 @@
-/* The jobmanager's RPC gateways (taskmanager -> JM, client -> JM), the heartbeat monitor and the
- * wiring of the resource manager and REST server (see jm_server.h). */
+/* The jobmanager's RPC gateways (taskmanager -> JM, client -> JM), the JM -> taskmanager transport
+ * of the scheduler, the heartbeat monitor and the wiring of the resource manager, dispatcher,
+ * artifact store and REST server (see jm_server.h). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,13 +34,19 @@ static void on_register(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
     reply.body_case = FLINT__RPC__ENVELOPE__BODY_REGISTER_TASK_MANAGER_RESPONSE;
     reply.register_task_manager_response = &r;
     rpc_reply(c, env, &reply);
+    /* After the answer, so that the taskmanager knows it is registered before deployments come. */
+    jm_dispatcher_resources_changed(jm->dispatcher, jm_time_now());
 }
 
 static void on_heartbeat(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
     const char *id = env->heartbeat->resource_id;
     jm_tm *tm = jm_rm_find(jm->rm, id);
     bool known = tm && tm->conn == c;
-    if (known) jm_rm_heartbeat(jm->rm, id, time_mono_ms());
+    if (known) {
+        jm_rm_heartbeat(jm->rm, id, time_mono_ms());
+        for (size_t i = 0; i < env->heartbeat->n_tasks; i++)
+            jm_dispatcher_metrics(jm->dispatcher, id, env->heartbeat->tasks[i]);
+    }
     Flint__Rpc__HeartbeatResponse r = FLINT__RPC__HEARTBEAT_RESPONSE__INIT;
     r.registered = known;
     rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
@@ -77,6 +84,11 @@ static void on_overview(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
         ptrs[i] = &infos[i];
     }
     Flint__Rpc__OverviewResponse r = FLINT__RPC__OVERVIEW_RESPONSE__INIT;
+    jm_job_counts jobs = jm_dispatcher_job_counts(jm->dispatcher);
+    r.jobs_running = (uint32_t)jobs.running;
+    r.jobs_finished = (uint32_t)jobs.finished;
+    r.jobs_cancelled = (uint32_t)jobs.canceled;
+    r.jobs_failed = (uint32_t)jobs.failed;
     r.flint_version = FLINT_VERSION;
     r.slots_total = (uint32_t)jm_rm_slots_total(jm->rm);
     r.slots_available = (uint32_t)jm_rm_slots_free(jm->rm);
@@ -94,12 +106,216 @@ static void on_overview(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
 }
 
 static void on_list_jobs(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
-    (void)jm;
+    int n = jm_dispatcher_count(jm->dispatcher);
+    Flint__Rpc__JobSummary **jobs = xcalloc((size_t)n + 1, sizeof *jobs);
+    for (int i = 0; i < n; i++) jobs[i] = jm_job_summary_new(jm_dispatcher_get(jm->dispatcher, i));
     Flint__Rpc__ListJobsResponse r = FLINT__RPC__LIST_JOBS_RESPONSE__INIT;
+    r.n_jobs = (size_t)n;
+    r.jobs = jobs;
     rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
     reply.body_case = FLINT__RPC__ENVELOPE__BODY_LIST_JOBS_RESPONSE;
     reply.list_jobs_response = &r;
     rpc_reply(c, env, &reply);
+    for (int i = 0; i < n; i++) jm_job_summary_free(jobs[i]);
+    free(jobs);
+}
+
+static void reply_ack(rpc_conn *c, rpc_envelope *env) {
+    Flint__Rpc__Ack ack = FLINT__RPC__ACK__INIT;
+    rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
+    reply.body_case = FLINT__RPC__ENVELOPE__BODY_ACK;
+    reply.ack = &ack;
+    rpc_reply(c, env, &reply);
+}
+
+/* SubmitJob: register (or refuse) the job, answer, then schedule it. */
+static void on_submit_job(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    const Flint__Rpc__SubmitJob *m = env->submit_job;
+    jm_time now = jm_time_now();
+    jm_job *job = NULL;
+    flint_err err = {0};
+    if (jm_dispatcher_submit(jm->dispatcher, m->graph, m->artifact.data, m->artifact.len, now, &job,
+                             &err)) {
+        log_warn("refused a job from %s: %s", rpc_conn_peer(c), err.msg);
+        rpc_reply_error(c, env, err.code, "%s", err.msg);
+        return;
+    }
+    Flint__Rpc__SubmitJobResponse r = FLINT__RPC__SUBMIT_JOB_RESPONSE__INIT;
+    r.job_id = job->id;
+    rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
+    reply.body_case = FLINT__RPC__ENVELOPE__BODY_SUBMIT_JOB_RESPONSE;
+    reply.submit_job_response = &r;
+    rpc_reply(c, env, &reply);
+    jm_dispatcher_start(jm->dispatcher, job, now);
+}
+
+static void on_get_job(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    const char *id = env->get_job->job_id;
+    jm_job *job = jm_dispatcher_find(jm->dispatcher, id);
+    if (!job) {
+        rpc_reply_error(c, env, FLINT_NOT_FOUND, "Job %.64s not found", id ? id : "");
+        return;
+    }
+    Flint__Rpc__JobDetails *d = jm_job_details_new(job);
+    rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
+    reply.body_case = FLINT__RPC__ENVELOPE__BODY_JOB_DETAILS;
+    reply.job_details = d;
+    rpc_reply(c, env, &reply);
+    jm_job_details_free(d);
+}
+
+static void on_cancel_job(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    flint_err err = {0};
+    if (jm_dispatcher_cancel(jm->dispatcher, env->cancel_job->job_id, jm_time_now(), &err)) {
+        rpc_reply_error(c, env, err.code, "%s", err.msg);
+        return;
+    }
+    reply_ack(c, env);
+}
+
+/* ---- taskmanager gateway: jobs ---------------------------------------------------------------- */
+
+static void on_update_task(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    const Flint__Rpc__UpdateTaskExecutionState *m = env->update_task_execution_state;
+    jm_tm *tm = jm_rm_find_conn(jm->rm, c);
+    flint_err err = {0};
+    int rc = tm ? jm_dispatcher_update_task(jm->dispatcher, tm->resource_id, m, jm_time_now(), &err)
+                : flint_err_set(&err, FLINT_STATE, "task state update from %s, which is not a "
+                                "registered taskmanager", rpc_conn_peer(c));
+    if (rc) {
+        log_warn("task state update %s of %s/%s from %s refused: %s", m->state ? m->state : "?",
+                 m->job_id ? m->job_id : "?", m->execution_id ? m->execution_id : "?",
+                 rpc_conn_peer(c), err.msg);
+        if (env->id) rpc_reply_error(c, env, rc, "%s", err.msg);
+        return;
+    }
+    if (env->id) reply_ack(c, env);
+}
+
+static void on_fetch_artifact(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    const char *sha = env->fetch_artifact->sha256;
+    void *data = NULL;
+    size_t len = 0;
+    flint_err err = {0};
+    if (jm_artifacts_get(jm->artifacts, sha, &data, &len, &err)) {
+        log_warn("FetchArtifact from %s: %s", rpc_conn_peer(c), err.msg);
+        rpc_reply_error(c, env, err.code, "%s", err.msg);
+        return;
+    }
+    Flint__Rpc__FetchArtifactResponse r = FLINT__RPC__FETCH_ARTIFACT_RESPONSE__INIT;
+    r.artifact.data = data;
+    r.artifact.len = len;
+    rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
+    reply.body_case = FLINT__RPC__ENVELOPE__BODY_FETCH_ARTIFACT_RESPONSE;
+    reply.fetch_artifact_response = &r;
+    int rc = rpc_reply(c, env, &reply);
+    if (rc) {
+        log_warn("cannot send artifact %s (%zu bytes) to %s: %s", sha, len, rpc_conn_peer(c),
+                 flint_strerror(rc));
+        if (rc == FLINT_TOO_LARGE)
+            rpc_reply_error(c, env, rc, "artifact %s (%zu bytes) exceeds rpc.max-frame-size", sha, len);
+    } else {
+        log_debug("sent artifact %s (%zu bytes) to %s", sha, len, rpc_conn_peer(c));
+    }
+    free(data);
+}
+
+/* ---- jobmanager -> taskmanager transport ------------------------------------------------------ */
+
+/* What a pending DeployTask / CancelTask reply needs to find its task again: ids, not pointers. */
+typedef struct task_call {
+    jobmanager *jm;
+    char job_id[33];
+    char exec_id[33];
+} task_call;
+
+static task_call *task_call_new(jobmanager *jm, const jm_job *job, const jm_exec *ex) {
+    task_call *t = XNEW(task_call);
+    t->jm = jm;
+    snprintf(t->job_id, sizeof t->job_id, "%s", job->id);
+    snprintf(t->exec_id, sizeof t->exec_id, "%s", ex->id);
+    return t;
+}
+
+static void on_deploy_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
+    task_call *t = ud;
+    (void)c, (void)reply;
+    if (!t->jm->stopping)
+        jm_dispatcher_deploy_result(t->jm->dispatcher, t->job_id, t->exec_id, status, msg, jm_time_now());
+    free(t);
+}
+
+static int t_deploy(void *ud, jm_tm *tm, const jm_job *job, const jm_exec *ex,
+                    Flint__Rpc__TaskDeploymentDescriptor *tdd, flint_err *err) {
+    jobmanager *jm = ud;
+    Flint__Rpc__DeployTask m = FLINT__RPC__DEPLOY_TASK__INIT;
+    m.tdd = tdd;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_DEPLOY_TASK;
+    env.deploy_task = &m;
+    task_call *t = task_call_new(jm, job, ex);
+    int rc = rpc_call(tm->conn, &env, jm->ask_timeout_ms, on_deploy_reply, t);
+    if (rc) {
+        free(t);
+        return flint_err_set(err, rc, "Could not send the task to TaskManager %s at %s: %s",
+                             tm->resource_id, tm->host, flint_strerror(rc));
+    }
+    return 0;
+}
+
+static void on_cancel_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
+    task_call *t = ud;
+    (void)c, (void)reply;
+    if (!t->jm->stopping)
+        jm_dispatcher_cancel_result(t->jm->dispatcher, t->job_id, t->exec_id, status, msg, jm_time_now());
+    free(t);
+}
+
+static int t_cancel(void *ud, jm_tm *tm, const jm_job *job, const jm_exec *ex) {
+    jobmanager *jm = ud;
+    Flint__Rpc__CancelTask m = FLINT__RPC__CANCEL_TASK__INIT;
+    m.execution_id = (char *)ex->id;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_CANCEL_TASK;
+    env.cancel_task = &m;
+    task_call *t = task_call_new(jm, job, ex);
+    int rc = rpc_call(tm->conn, &env, jm->ask_timeout_ms, on_cancel_reply, t);
+    if (rc) free(t);
+    return rc;
+}
+
+static void on_release_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
+    (void)reply;
+    if (status != FLINT_OK)
+        log_warn("ReleaseJob %s to %s: %s", (char *)ud, rpc_conn_peer(c), msg ? msg : flint_strerror(status));
+    free(ud);
+}
+
+static void t_release(void *ud, jm_tm *tm, const char *job_id) {
+    jobmanager *jm = ud;
+    Flint__Rpc__ReleaseJob m = FLINT__RPC__RELEASE_JOB__INIT;
+    m.job_id = (char *)job_id;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_RELEASE_JOB;
+    env.release_job = &m;
+    char *id = xstrdup(job_id);
+    int rc = rpc_call(tm->conn, &env, jm->ask_timeout_ms, on_release_reply, id);
+    if (rc) {
+        log_warn("cannot send ReleaseJob %s to %s: %s", job_id, tm->resource_id, flint_strerror(rc));
+        free(id);
+    }
+}
+
+static void on_tm_lost(jm_tm *tm, const char *reason, void *ud) {
+    jobmanager *jm = ud;
+    if (jm->stopping || !jm->dispatcher) return;
+    jm_dispatcher_tm_lost(jm->dispatcher, tm, reason, jm_time_now());
+}
+
+static void on_job_timer(evutil_socket_t fd, short what, void *ud) {
+    jobmanager *jm = ud;
+    (void)fd, (void)what;
+    jm_dispatcher_tick(jm->dispatcher, jm_time_now());
 }
 
 /* ---- connections ------------------------------------------------------------------------- */
@@ -111,6 +327,11 @@ static void on_message(rpc_conn *c, rpc_envelope *env, void *ud) {
     case FLINT__RPC__ENVELOPE__BODY_HEARTBEAT: on_heartbeat(jm, c, env); break;
     case FLINT__RPC__ENVELOPE__BODY_OVERVIEW_REQUEST: on_overview(jm, c, env); break;
     case FLINT__RPC__ENVELOPE__BODY_LIST_JOBS_REQUEST: on_list_jobs(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_SUBMIT_JOB: on_submit_job(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_GET_JOB: on_get_job(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_CANCEL_JOB: on_cancel_job(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_UPDATE_TASK_EXECUTION_STATE: on_update_task(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_FETCH_ARTIFACT: on_fetch_artifact(jm, c, env); break;
     default:
         log_warn("unexpected %s from %s", rpc_body_name(env), rpc_conn_peer(c));
         if (env->id) rpc_reply_error(c, env, FLINT_UNSUPPORTED, "the jobmanager does not handle %s",
@@ -160,7 +381,21 @@ int jm_start(jobmanager *jm, flint_config *cfg, struct event_base *base, flint_e
     jm->base = base;
     jm->start_time_ms = time_wall_ms();
     str_random_hex(jm->id, 16);
+    jm->ask_timeout_ms = config_int(cfg, CFG_RPC_ASK_TIMEOUT);
     jm->rm = jm_rm_new(config_int(cfg, CFG_HEARTBEAT_TIMEOUT));
+    jm_rm_set_lost_hook(jm->rm, on_tm_lost, jm);
+    jm->artifacts = jm_artifacts_open(config_str(cfg, CFG_IO_TMP_DIRS), jm->id, err);
+    if (!jm->artifacts) {
+        jm_stop(jm);
+        return FLINT_IO;
+    }
+    jm_dispatcher_config dcfg = {
+        .slot_request_timeout_ms = config_int(cfg, CFG_SLOT_REQUEST_TIMEOUT),
+        .ask_timeout_ms = jm->ask_timeout_ms,
+        .default_max_parallelism = (int)config_int(cfg, CFG_PIPELINE_MAX_PARALLELISM),
+    };
+    jm_sched_transport transport = {.deploy = t_deploy, .cancel = t_cancel, .release = t_release, .ud = jm};
+    jm->dispatcher = jm_dispatcher_new(jm->rm, jm->artifacts, &dcfg, &transport);
 
     const char *rpc_host = bind_host(cfg, CFG_JOBMANAGER_BIND_HOST, CFG_JOBMANAGER_RPC_ADDRESS);
     jm->rpc = rpc_listen(base, rpc_host, (int)config_int(cfg, CFG_JOBMANAGER_RPC_PORT),
@@ -187,6 +422,9 @@ int jm_start(jobmanager *jm, flint_config *cfg, struct event_base *base, flint_e
     jm->heartbeat_timer = event_new(base, -1, EV_PERSIST, on_heartbeat_check, jm);
     struct timeval tv = {every / 1000, (every % 1000) * 1000};
     event_add(jm->heartbeat_timer, &tv);
+    jm->job_timer = event_new(base, -1, EV_PERSIST, on_job_timer, jm);
+    struct timeval job_tv = {0, 100 * 1000};
+    event_add(jm->job_timer, &job_tv);
 
     log_info("Flint %s jobmanager %s started", FLINT_VERSION, jm->id);
     log_info("RPC endpoint listening on %s:%d", rpc_host, jm->rpc_port);
@@ -195,9 +433,13 @@ int jm_start(jobmanager *jm, flint_config *cfg, struct event_base *base, flint_e
 }
 
 void jm_stop(jobmanager *jm) {
+    jm->stopping = true;
     if (jm->heartbeat_timer) event_free(jm->heartbeat_timer);
+    if (jm->job_timer) event_free(jm->job_timer);
     jm_rest_free(jm->rest);
-    rpc_server_free(jm->rpc); /* closes every taskmanager and client connection */
+    rpc_server_free(jm->rpc); /* closes every connection; pending calls fail (ignored: stopping) */
+    jm_dispatcher_free(jm->dispatcher);
+    jm_artifacts_close(jm->artifacts);
     jm_rm_free(jm->rm);
     config_free(jm->cfg);
     memset(jm, 0, sizeof *jm);

@@ -1,5 +1,6 @@
 /* The jobmanager process: its RPC endpoint (taskmanager and client gateways), the resource
- * manager, the heartbeat monitor and the REST server, all on one libevent loop. */
+ * manager, the heartbeat monitor, the dispatcher (jobs), the artifact store and the REST server,
+ * all on one libevent loop. */
 #ifndef FLINT_JM_SERVER_H
 #define FLINT_JM_SERVER_H
 
@@ -8,6 +9,8 @@
 
 #include "config/config.h"
 #include "flint/status.h"
+#include "jm_artifacts.h"
+#include "jm_dispatcher.h"
 #include "jm_rm.h"
 #include "rpc/rpc.h"
 
@@ -19,7 +22,12 @@ typedef struct jobmanager {
     rpc_server *rpc;
     jm_rest *rest;
     jm_rm *rm;
+    jm_dispatcher *dispatcher;
+    jm_artifacts *artifacts;
     struct event *heartbeat_timer;
+    struct event *job_timer;      /* job timeouts (slot requests, cancels) */
+    int64_t ask_timeout_ms;       /* rpc.ask.timeout */
+    bool stopping;                /* jm_stop runs: RPC outcomes are ignored */
     char id[33];                  /* random per start: taskmanagers notice a restart */
     int64_t start_time_ms;        /* wall clock */
     int rpc_port, rest_port;      /* bound ports */

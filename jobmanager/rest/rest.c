@@ -31,12 +31,15 @@
 #define LOG_MODULE "rest"
 #include "config/config.h"
 #include "flint/version.h"
+#include "jm_dispatcher.h"
+#include "jm_job.h"
 #include "jm_rm.h"
 #include "jm_server.h"
 #include "rest/rest.h"
 #include "rest/web_assets.h"
 #include "util/alloc.h"
 #include "util/log.h"
+#include "util/strutil.h"
 #include "util/timeutil.h"
 
 /* Limits: no endpoint takes a body yet, and no browser needs more than a few KiB of headers. */
@@ -47,6 +50,9 @@
 #define REST_MAX_SEGS 16
 #define REST_MAX_PARAMS 4
 #define REST_ERROR_PATH_MAX 200    /* how much of a bad path an error message echoes */
+#define REST_MAX_EXCEPTIONS 20     /* Flink's default of the exceptions handler's maxExceptions */
+#define HTTP_ACCEPTED_ 202
+#define HTTP_CONFLICT_ 409
 
 #define JSON_TYPE "application/json; charset=UTF-8"
 #define HIDDEN_CONTENT "******"   /* Flink's mask for sensitive config values */
@@ -195,24 +201,64 @@ static void reply_not_found(rest_call *c) {
 
 /* ---- Cluster data ---------------------------------------------------------------------------- */
 
-/* Job counts by state for /overview. Jobs arrive with the dispatcher (a later issue): it fills
- * these from its registry. */
-typedef struct job_counts {
-    int running, finished, cancelled, failed;
-} job_counts;
-
-static job_counts count_jobs(const jobmanager *jm) {
-    assert(jm);
-    job_counts n = {0, 0, 0, 0};
-    return n;
+/* Job counts by state for /overview (jobs-running counts every job not yet terminal, as Flink). */
+static jm_job_counts count_jobs(const jobmanager *jm) {
+    assert(jm && jm->dispatcher);
+    return jm_dispatcher_job_counts(jm->dispatcher);
 }
 
-/* Append one object per job to jobs: {"id","status"} for /jobs, Flink's job overview
- * ({"jid","name","state","start-time","end-time","duration","last-modification","tasks":{...}})
- * for /jobs/overview. Empty until the dispatcher exists (a later issue). */
+/* Flink's task counts of a job overview: lower-case state names and "total". */
+static json_t *job_task_counts_json(const jm_job *job) {
+    int counts[JM_EXEC_STATE_COUNT];
+    jm_job_state_counts(job, counts);
+    json_t *o = jcheck(json_object());
+    json_object_set_new(o, "total", json_integer(job->n_execs));
+    for (int s = 0; s < JM_EXEC_STATE_COUNT; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "%s", jm_exec_state_name((jm_exec_state)s));
+        for (char *p = name; *p; p++)
+            if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+        json_object_set_new(o, name, json_integer(counts[s]));
+    }
+    return o;
+}
+
+/* Task counts by upper-case state name (vertex "tasks", job "status-counts"). */
+static json_t *state_counts_json(const int counts[JM_EXEC_STATE_COUNT]) {
+    json_t *o = jcheck(json_object());
+    for (int s = 0; s < JM_EXEC_STATE_COUNT; s++)
+        json_object_set_new(o, jm_exec_state_name((jm_exec_state)s), json_integer(counts[s]));
+    return o;
+}
+
+static int64_t job_duration(const jm_job *job, int64_t now) {
+    return (job->end_time >= 0 ? job->end_time : now) - job->start_time;
+}
+
+/* Append one object per job (newest first) to jobs: {"id","status"} for /jobs, Flink's job
+ * overview ({"jid","name","state","start-time","end-time","duration","last-modification",
+ * "tasks":{...}}) for /jobs/overview. */
 static void add_jobs(const jobmanager *jm, json_t *jobs, bool overview) {
     assert(jm && json_is_array(jobs));
-    (void)overview;
+    int64_t now = time_wall_ms();
+    for (int i = 0, n = jm_dispatcher_count(jm->dispatcher); i < n; i++) {
+        const jm_job *job = jm_dispatcher_get(jm->dispatcher, i);
+        const char *state = jm_job_state_name(job->state);
+        if (!overview) {
+            json_array_append_new(jobs, jcheck(json_pack("{s:s, s:s}", "id", job->id, "status", state)));
+            continue;
+        }
+        json_array_append_new(
+            jobs, jcheck(json_pack("{s:s, s:o, s:s, s:I, s:I, s:I, s:I, s:o}",
+                                   "jid", job->id,
+                                   "name", jstr(job->name),
+                                   "state", state,
+                                   "start-time", (json_int_t)job->start_time,
+                                   "end-time", (json_int_t)job->end_time,
+                                   "duration", (json_int_t)job_duration(job, now),
+                                   "last-modification", (json_int_t)job->last_modification,
+                                   "tasks", job_task_counts_json(job))));
+    }
 }
 
 /* A taskmanager's address in Flink's "path" field: flint://host:dataPort/taskmanager/<id>, with
@@ -309,7 +355,7 @@ static void h_index(rest_call *c) {
 /* GET /overview: Flink's cluster overview. */
 static void h_overview(rest_call *c) {
     const jobmanager *jm = c->rest->jm;
-    job_counts jobs = count_jobs(jm);
+    jm_job_counts jobs = count_jobs(jm);
     reply_json(c, HTTP_OK,
                jcheck(json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:s, s:s}",
                                 "taskmanagers", jm_rm_count(jm->rm),
@@ -317,7 +363,7 @@ static void h_overview(rest_call *c) {
                                 "slots-available", jm_rm_slots_free(jm->rm),
                                 "jobs-running", jobs.running,
                                 "jobs-finished", jobs.finished,
-                                "jobs-cancelled", jobs.cancelled,
+                                "jobs-cancelled", jobs.canceled,
                                 "jobs-failed", jobs.failed,
                                 "flink-version", FLINT_VERSION,
                                 "flint-version", FLINT_VERSION,
@@ -427,8 +473,350 @@ static void h_jobs_overview(rest_call *c) {
     reply_json(c, HTTP_OK, jcheck(json_pack("{s:o}", "jobs", jobs)));
 }
 
+/* ---- Jobs ------------------------------------------------------------------------------------ */
+
+/* The job named by the first path parameter, or a 404 {"errors":["Job <id> not found"]}. */
+static jm_job *find_job(rest_call *c) {
+    assert(c->nparams >= 1);
+    jm_job *job = jm_dispatcher_find(c->rest->jm->dispatcher, c->params[0]);
+    if (!job) {
+        json_t *id = jpath(c->params[0]);
+        char *msg = xasprintf("Job %s not found", json_string_value(id));
+        json_decref(id);
+        reply_error_json(c, HTTP_NOTFOUND, jstr(msg));
+        free(msg);
+    }
+    return job;
+}
+
+/* The vertex named by the second path parameter (REST id or graph id), or a 404. */
+static jm_vertex *find_vertex(rest_call *c, const jm_job *job) {
+    assert(c->nparams >= 2);
+    jm_vertex *v = jm_job_find_vertex(job, c->params[1]);
+    if (!v) {
+        json_t *id = jpath(c->params[1]);
+        char *msg = xasprintf("Vertex %s not found in job %s", json_string_value(id), job->id);
+        json_decref(id);
+        reply_error_json(c, HTTP_NOTFOUND, jstr(msg));
+        free(msg);
+    }
+    return v;
+}
+
+static const char *ship_strategy(int partitioner) {
+    switch (partitioner) {
+    case FLINT__GRAPH__PARTITIONER__FORWARD: return "FORWARD";
+    case FLINT__GRAPH__PARTITIONER__REBALANCE: return "REBALANCE";
+    case FLINT__GRAPH__PARTITIONER__RESCALE: return "RESCALE";
+    case FLINT__GRAPH__PARTITIONER__SHUFFLE: return "SHUFFLE";
+    case FLINT__GRAPH__PARTITIONER__HASH: return "HASH";
+    case FLINT__GRAPH__PARTITIONER__BROADCAST: return "BROADCAST";
+    }
+    return "UNKNOWN";
+}
+
+/* Flink's vertex I/O metrics (all complete: every task reports them). */
+static json_t *io_metrics_json(const jm_task_metrics *io) {
+    return jcheck(json_pack("{s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:b}",
+                            "read-bytes", (json_int_t)io->bytes_in, "read-bytes-complete", 1,
+                            "write-bytes", (json_int_t)io->bytes_out, "write-bytes-complete", 1,
+                            "read-records", (json_int_t)io->records_in, "read-records-complete", 1,
+                            "write-records", (json_int_t)io->records_out, "write-records-complete", 1));
+}
+
+/* Flink's rule for a vertex's times: start = earliest DEPLOYING of its subtasks; end = latest
+ * state change once all are terminal, else -1; duration up to end or now; all -1 before any
+ * subtask deployed. */
+static void vertex_times(const jm_vertex *v, int64_t now, int64_t *start, int64_t *end, int64_t *duration) {
+    int64_t st = INT64_MAX, en = -1;
+    bool all_terminal = true;
+    for (int k = 0; k < v->parallelism; k++) {
+        const jm_exec *ex = &v->execs[k];
+        int64_t deployed = ex->timestamps[JM_EXEC_DEPLOYING];
+        if (deployed > 0 && deployed < st) st = deployed;
+        all_terminal = all_terminal && jm_exec_state_terminal(ex->state);
+        if (ex->timestamps[ex->state] > en) en = ex->timestamps[ex->state];
+    }
+    if (st == INT64_MAX) {
+        *start = *end = *duration = -1;
+    } else if (all_terminal) {
+        *start = st;
+        *end = en;
+        *duration = en - st;
+    } else {
+        *start = st;
+        *end = -1;
+        *duration = now - st;
+    }
+}
+
+static json_t *vertex_json(const jm_vertex *v, int64_t now) {
+    int counts[JM_EXEC_STATE_COUNT];
+    jm_vertex_state_counts(v, counts);
+    jm_task_metrics io;
+    jm_vertex_io(v, &io);
+    int64_t start, end, duration;
+    vertex_times(v, now, &start, &end, &duration);
+    return jcheck(json_pack("{s:s, s:o, s:i, s:i, s:s, s:I, s:I, s:I, s:o, s:o}",
+                            "id", v->id,
+                            "name", jstr(v->name),
+                            "maxParallelism", v->max_parallelism,
+                            "parallelism", v->parallelism,
+                            "status", jm_exec_state_name(jm_vertex_aggregate_state(counts, v->parallelism)),
+                            "start-time", (json_int_t)start,
+                            "end-time", (json_int_t)end,
+                            "duration", (json_int_t)duration,
+                            "tasks", state_counts_json(counts),
+                            "metrics", io_metrics_json(&io)));
+}
+
+/* Flink's plan: one node per job vertex with its inputs (the edges into it). */
+static json_t *plan_json(const jm_job *job) {
+    json_t *nodes = jcheck(json_array());
+    for (int i = 0; i < job->n_vertices; i++) {
+        const jm_vertex *v = &job->vertices[i];
+        json_t *node = jcheck(json_pack("{s:s, s:i, s:s, s:s, s:o, s:o}",
+                                        "id", v->id,
+                                        "parallelism", v->parallelism,
+                                        "operator", "",
+                                        "operator_strategy", "",
+                                        "description", jstr(v->name),
+                                        "optimizer_properties", jcheck(json_object())));
+        if (v->n_in > 0) {
+            json_t *inputs = jcheck(json_array());
+            for (int k = 0; k < v->n_in; k++) {
+                const Flint__Graph__JobEdge *e = v->in_edges[k];
+                char src[33];
+                jm_vertex_rest_id(job->id, e->source_vertex, src);
+                json_array_append_new(inputs, jcheck(json_pack("{s:i, s:s, s:s, s:s}",
+                                                               "num", k,
+                                                               "id", src,
+                                                               "ship_strategy", ship_strategy(e->partitioner),
+                                                               "exchange", "pipelined_bounded")));
+            }
+            json_object_set_new(node, "inputs", inputs);
+        }
+        json_array_append_new(nodes, node);
+    }
+    return jcheck(json_pack("{s:s, s:o, s:s, s:o}", "jid", job->id, "name", jstr(job->name),
+                            "type", "STREAMING", "nodes", nodes));
+}
+
+/* GET /jobs/:jobid: Flink's job details. */
+static void h_job(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    int64_t now = time_wall_ms();
+    json_t *timestamps = jcheck(json_object());
+    for (int s = 0; s < JM_JOB_STATE_COUNT; s++)
+        json_object_set_new(timestamps, jm_job_state_name((jm_job_state)s),
+                            json_integer(job->timestamps[s]));
+    json_t *vertices = jcheck(json_array());
+    for (int i = 0; i < job->n_vertices; i++) json_array_append_new(vertices, vertex_json(&job->vertices[i], now));
+    int counts[JM_EXEC_STATE_COUNT];
+    jm_job_state_counts(job, counts);
+    json_t *body = jcheck(json_pack("{s:s, s:o, s:b, s:s, s:s, s:I, s:I, s:I, s:i, s:I, s:o, s:o, s:o, s:o}",
+                                    "jid", job->id,
+                                    "name", jstr(job->name),
+                                    "isStoppable", 0,
+                                    "state", jm_job_state_name(job->state),
+                                    "job-type", "STREAMING",
+                                    "start-time", (json_int_t)job->start_time,
+                                    "end-time", (json_int_t)job->end_time,
+                                    "duration", (json_int_t)job_duration(job, now),
+                                    "maxParallelism", job->graph->max_parallelism > 0 ? job->graph->max_parallelism : -1,
+                                    "now", (json_int_t)now,
+                                    "timestamps", timestamps,
+                                    "vertices", vertices,
+                                    "status-counts", state_counts_json(counts),
+                                    "plan", plan_json(job)));
+    reply_json(c, HTTP_OK, body);
+}
+
+/* A query parameter of the request, or NULL; *buf receives a copy. */
+static const char *query_param(rest_call *c, const char *name, char *buf, size_t len) {
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    if (!q) return NULL;
+    struct evkeyvalq params = {0};
+    if (evhttp_parse_query_str(q, &params) != 0) {
+        evhttp_clear_headers(&params);
+        return NULL;
+    }
+    const char *v = evhttp_find_header(&params, name);
+    const char *out = NULL;
+    if (v) {
+        snprintf(buf, len, "%s", v);
+        out = buf;
+    }
+    evhttp_clear_headers(&params);
+    return out;
+}
+
+static json_t *exception_entry_json(const jm_exception *x) {
+    json_t *o = jcheck(json_pack("{s:s, s:o, s:I, s:o}", "exceptionName", x->name,
+                                 "stacktrace", jstr(x->message), "timestamp", (json_int_t)x->timestamp,
+                                 "failureLabels", jcheck(json_object())));
+    if (x->task) json_object_set_new(o, "taskName", jstr(x->task));
+    if (x->location) {
+        json_object_set_new(o, "location", jstr(x->location));
+        json_object_set_new(o, "endpoint", jstr(x->location));
+    }
+    if (x->resource_id) json_object_set_new(o, "taskManagerId", jstr(x->resource_id));
+    return o;
+}
+
+/* GET /jobs/:jobid/exceptions[?maxExceptions=N]: Flink's exceptions with history. all-exceptions
+ * lists every failed task (at most maxExceptions, default 20); the history has one entry (no
+ * restarts yet): the root cause, with every other failure as concurrent. */
+static void h_job_exceptions(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    int max = REST_MAX_EXCEPTIONS;
+    char buf[32];
+    const char *m = query_param(c, "maxExceptions", buf, sizeof buf);
+    if (m) {
+        int64_t n;
+        if (str_parse_int(m, &n) != 0 || n < 0 || n > INT32_MAX) {
+            reply_error(c, HTTP_BADREQUEST, "maxExceptions: expected a non-negative integer, got '%.20s'", m);
+            return;
+        }
+        max = (int)n;
+    }
+    json_t *all = jcheck(json_array());
+    bool truncated = false;
+    for (int i = 0; i < job->n_exceptions; i++) {
+        if (!job->exceptions[i].task) continue;   /* as Flink: the failed tasks only */
+        if ((int)json_array_size(all) >= max) {
+            truncated = true;
+            break;
+        }
+        const jm_exception *x = &job->exceptions[i];
+        json_t *o = jcheck(json_pack("{s:o, s:o, s:o, s:I}", "exception", jstr(x->message),
+                                     "task", jstr(x->task ? x->task : ""),
+                                     "location", jstr(x->location ? x->location : "(unassigned)"),
+                                     "timestamp", (json_int_t)x->timestamp));
+        if (x->resource_id) json_object_set_new(o, "taskManagerId", jstr(x->resource_id));
+        json_array_append_new(all, o);
+    }
+    json_t *entries = jcheck(json_array());
+    bool history_truncated = false;
+    if (job->root_exception >= 0 && max > 0) {
+        json_t *root = exception_entry_json(&job->exceptions[job->root_exception]);
+        json_t *concurrent = jcheck(json_array());
+        for (int i = 0; i < job->n_exceptions; i++) {
+            if (i == job->root_exception) continue;
+            json_array_append_new(concurrent, exception_entry_json(&job->exceptions[i]));
+        }
+        json_object_set_new(root, "concurrentExceptions", concurrent);
+        json_array_append_new(entries, root);
+    } else if (job->root_exception >= 0) {
+        history_truncated = true;
+    }
+    json_t *body = jcheck(json_pack("{s:o, s:b, s:o}", "all-exceptions", all, "truncated", truncated,
+                                    "exceptionHistory",
+                                    jcheck(json_pack("{s:o, s:b}", "entries", entries, "truncated",
+                                                     history_truncated))));
+    if (job->root_exception >= 0) {
+        const jm_exception *root = &job->exceptions[job->root_exception];
+        json_object_set_new(body, "root-exception", jstr(root->message));
+        json_object_set_new(body, "timestamp", json_integer(root->timestamp));
+    }
+    reply_json(c, HTTP_OK, body);
+}
+
+static double ratio_of(int64_t ms_per_second) {
+    double r = (double)ms_per_second / 1000.0;
+    return r < 0 ? 0 : r > 1 ? 1 : r;
+}
+
+/* GET /jobs/:jobid/vertices/:vertexid: Flink's vertex details with one entry per subtask. */
+static void h_job_vertex(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    const jm_vertex *v = find_vertex(c, job);
+    if (!v) return;
+    int64_t now = time_wall_ms();
+    json_t *subtasks = jcheck(json_array());
+    for (int k = 0; k < v->parallelism; k++) {
+        const jm_exec *ex = &v->execs[k];
+        char loc[300];
+        jm_exec_location(ex, loc, sizeof loc);
+        int64_t start = ex->timestamps[JM_EXEC_DEPLOYING] > 0 ? ex->timestamps[JM_EXEC_DEPLOYING] : -1;
+        int64_t end = jm_exec_state_terminal(ex->state) ? ex->timestamps[ex->state] : -1;
+        int64_t duration = start < 0 ? -1 : (end >= 0 ? end : now) - start;
+        json_array_append_new(
+            subtasks,
+            jcheck(json_pack("{s:i, s:s, s:i, s:o, s:I, s:I, s:I, s:o, s:o}",
+                             "subtask", ex->subtask,
+                             "status", jm_exec_state_name(ex->state),
+                             "attempt", ex->attempt,
+                             "endpoint", jstr(ex->has_location ? loc : "(unassigned)"),
+                             "start-time", (json_int_t)start,
+                             "end-time", (json_int_t)end,
+                             "duration", (json_int_t)duration,
+                             "metrics", io_metrics_json(&ex->metrics),
+                             "taskmanager-id", jstr(ex->has_location ? ex->loc.resource_id : "(unassigned)"))));
+    }
+    reply_json(c, HTTP_OK,
+               jcheck(json_pack("{s:s, s:o, s:i, s:i, s:I, s:o}", "id", v->id, "name", jstr(v->name),
+                                "parallelism", v->parallelism, "maxParallelism", v->max_parallelism,
+                                "now", (json_int_t)now, "subtasks", subtasks)));
+}
+
+/* GET /jobs/:jobid/vertices/:vertexid/backpressure: Flink's back pressure of a vertex from the
+ * latest backPressuredTimeMsPerSecond of each subtask (levels ok <= 0.10 < low <= 0.5 < high); the
+ * vertex's level is its worst subtask's. */
+static void h_job_vertex_backpressure(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    const jm_vertex *v = find_vertex(c, job);
+    if (!v) return;
+    json_t *subtasks = jcheck(json_array());
+    double worst = 0;
+    for (int k = 0; k < v->parallelism; k++) {
+        const jm_exec *ex = &v->execs[k];
+        double bp = ratio_of(ex->metrics.back_pressured_ms), idle = ratio_of(ex->metrics.idle_ms),
+               busy = ratio_of(ex->metrics.busy_ms);
+        if (bp > worst) worst = bp;
+        json_array_append_new(subtasks,
+                              jcheck(json_pack("{s:i, s:i, s:s, s:f, s:f, s:f}",
+                                               "subtask", ex->subtask,
+                                               "attempt-number", ex->attempt,
+                                               "backpressure-level", jm_backpressure_level(bp),
+                                               "ratio", bp, "idleRatio", idle, "busyRatio", busy)));
+    }
+    reply_json(c, HTTP_OK,
+               jcheck(json_pack("{s:s, s:s, s:I, s:o}", "status", "ok",
+                                "backpressure-level", jm_backpressure_level(worst),
+                                "end-timestamp", (json_int_t)time_wall_ms(), "subtasks", subtasks)));
+}
+
+/* PATCH /jobs/:jobid[?mode=cancel]: cancel the job; 202 {} as Flink. */
+static void h_job_cancel(rest_call *c) {
+    char buf[32];
+    const char *mode = query_param(c, "mode", buf, sizeof buf);
+    if (mode && strcmp(mode, "cancel") != 0) {
+        json_t *m = jpath(mode);
+        char *msg = xasprintf("Unsupported mode '%s': the only mode is 'cancel'", json_string_value(m));
+        json_decref(m);
+        reply_error_json(c, HTTP_BADREQUEST, jstr(msg));
+        free(msg);
+        return;
+    }
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    flint_err err = {0};
+    if (jm_dispatcher_cancel(c->rest->jm->dispatcher, job->id, jm_time_now(), &err)) {
+        reply_error(c, err.code == FLINT_STATE ? HTTP_CONFLICT_ : HTTP_INTERNAL, "%s", err.msg);
+        return;
+    }
+    reply_json(c, HTTP_ACCEPTED_, jcheck(json_object()));
+}
+
 /* The route table. First match wins, so literal patterns go before ":name" patterns that would
- * also match them ("/jobs/overview" before a future "/jobs/:jobid"). */
+ * also match them ("/jobs/overview" before "/jobs/:jobid"). A path matching several patterns
+ * with other methods answers 405 listing all of them. */
 static const rest_route routes[] = {
     {METHODS_GET, "/", h_index},
     {METHODS_GET, "/config", h_config},
@@ -438,6 +826,11 @@ static const rest_route routes[] = {
     {METHODS_GET, "/taskmanagers/:taskmanagerid", h_taskmanager},
     {METHODS_GET, "/jobs", h_jobs},
     {METHODS_GET, "/jobs/overview", h_jobs_overview},
+    {METHODS_GET, "/jobs/:jobid", h_job},
+    {EVHTTP_REQ_PATCH, "/jobs/:jobid", h_job_cancel},
+    {METHODS_GET, "/jobs/:jobid/exceptions", h_job_exceptions},
+    {METHODS_GET, "/jobs/:jobid/vertices/:vertexid", h_job_vertex},
+    {METHODS_GET, "/jobs/:jobid/vertices/:vertexid/backpressure", h_job_vertex_backpressure},
 };
 
 /* ---- Routing --------------------------------------------------------------------------------- */
