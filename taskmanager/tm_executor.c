@@ -13,6 +13,8 @@
 
 #define LOG_MODULE "taskexecutor"
 #include "flint/version.h"
+#include "network/tm_net.h"
+#include "tm_deploy.h"
 #include "tm_executor.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -25,12 +27,16 @@ static void set_timer(struct event *ev, int64_t ms) {
     event_add(ev, &tv);
 }
 
-/* Drop the connection (if any) and retry after the current backoff, doubling it. */
+/* Drop the connection (if any) and retry after the current backoff, doubling it. Losing the
+ * jobmanager cancels every task and frees every slot. */
 static void disconnect(taskmanager *tm, const char *why) {
     if (tm->jm) {
-        rpc_close(tm->jm);
+        /* Cleared first: the callbacks of requests failed by rpc_close see it gone. */
+        rpc_conn *c = tm->jm;
         tm->jm = NULL;
+        rpc_close(c);
     }
+    tm_deploy_jm_lost(tm, why);
     if (tm->state == TM_REGISTERED) log_warn("lost the jobmanager at %s: %s", tm->jm_addr, why);
     else log_info("cannot register at the jobmanager %s: %s; retrying in %lld ms", tm->jm_addr, why,
                   (long long)tm->backoff_ms);
@@ -73,25 +79,15 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *ud) {
     taskmanager *tm = ud;
     (void)fd, (void)what;
     if (tm->state != TM_REGISTERED || tm->heartbeat_in_flight) return;
-    Flint__Rpc__SlotStatus *slots = xcalloc((size_t)tm->num_slots, sizeof *slots);
-    Flint__Rpc__SlotStatus **ptrs = xcalloc((size_t)tm->num_slots, sizeof *ptrs);
-    for (int i = 0; i < tm->num_slots; i++) {
-        flint__rpc__slot_status__init(&slots[i]);
-        slots[i].index = (uint32_t)i;
-        slots[i].job_id = "";
-        ptrs[i] = &slots[i];
-    }
     Flint__Rpc__Heartbeat hb = FLINT__RPC__HEARTBEAT__INIT;
     hb.resource_id = tm->resource_id;
-    hb.n_slots = (size_t)tm->num_slots;
-    hb.slots = ptrs;
+    tm_deploy_heartbeat(tm, &hb);
     rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
     env.body_case = FLINT__RPC__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     /* A jobmanager that does not answer within heartbeat.timeout is considered lost. */
     int rc = rpc_call(tm->jm, &env, tm->heartbeat_timeout_ms, on_heartbeat_reply, tm);
-    free(ptrs);
-    free(slots);
+    tm_deploy_heartbeat_free(&hb);
     if (rc) disconnect(tm, flint_strerror(rc));
     else tm->heartbeat_in_flight = true;
 }
@@ -123,35 +119,37 @@ static void on_register_reply(rpc_conn *c, int status, const char *msg, rpc_enve
     set_timer(tm->heartbeat_timer, tm->heartbeat_interval_ms);
 }
 
-/* The data server's connections carry the network stack, which comes with job execution; until
- * then an incoming connection is logged and closed. */
-static void on_data_accept(struct bufferevent *bev, const char *peer, void *ud) {
-    (void)ud;
-    log_warn("data connection from %s closed: this taskmanager runs no tasks yet", peer);
-    bufferevent_free(bev);
-}
-
-/* The address and data port are known once we first reach the jobmanager: the advertised host is
- * taskmanager.host, else the local address of this connection. */
+/* The network stack and its data server start once we first reach the jobmanager: the
+ * advertised host is taskmanager.host, else the local address of this connection. The resource
+ * id names the network stack's local channels, so it is chosen before the data port is bound:
+ * "<host>:<port>-<random>" with a configured taskmanager.data.port, else "<host>-<random>". */
 static int open_data_server(taskmanager *tm, flint_err *err) {
-    if (tm->data) return 0;
+    if (tm->net) return 0;
     const char *host = config_str(tm->cfg, CFG_TASKMANAGER_HOST);
     if (host[0]) snprintf(tm->host, sizeof tm->host, "%s", host);
     else rpc_conn_local_addr(tm->jm, tm->host, sizeof tm->host);
-    const char *bind = config_str(tm->cfg, CFG_TASKMANAGER_BIND_HOST);
-    tm->data = net_listen(tm->base, bind[0] ? bind : tm->host,
-                          (int)config_int(tm->cfg, CFG_TASKMANAGER_DATA_PORT), on_data_accept, tm, err);
-    if (!tm->data) return FLINT_UNAVAILABLE;
-    tm->data_port = net_listener_port(tm->data);
+    int port = (int)config_int(tm->cfg, CFG_TASKMANAGER_DATA_PORT);
     const char *id = config_str(tm->cfg, CFG_TASKMANAGER_RESOURCE_ID);
     if (id[0]) {
         snprintf(tm->resource_id, sizeof tm->resource_id, "%s", id);
     } else {
         char rnd[7];
         str_random_hex(rnd, 3);
-        snprintf(tm->resource_id, sizeof tm->resource_id, "%.100s:%d-%s", tm->host, tm->data_port, rnd);
+        if (port) snprintf(tm->resource_id, sizeof tm->resource_id, "%.100s:%d-%s", tm->host, port, rnd);
+        else snprintf(tm->resource_id, sizeof tm->resource_id, "%.100s-%s", tm->host, rnd);
     }
-    log_info("data server listening on %s:%d", bind[0] ? bind : tm->host, tm->data_port);
+    tm->net = tm_net_new(tm->cfg, tm->resource_id, err);
+    if (!tm->net) return FLINT_UNAVAILABLE;
+    const char *bind = config_str(tm->cfg, CFG_TASKMANAGER_BIND_HOST);
+    tm->data_port = tm_net_listen(tm->net, bind[0] ? bind : tm->host, port, err);
+    if (tm->data_port < 0) {
+        tm_net_free(tm->net);
+        tm->net = NULL;
+        tm->data_port = 0;
+        return FLINT_UNAVAILABLE;
+    }
+    log_info("data server listening on %s:%d (%d network buffers)", bind[0] ? bind : tm->host, tm->data_port,
+             tm_net_segments_total(tm->net));
     return 0;
 }
 
@@ -182,7 +180,15 @@ static void on_open(rpc_conn *c, void *ud) {
 }
 
 static void on_message(rpc_conn *c, rpc_envelope *env, void *ud) {
-    (void)ud;
+    taskmanager *tm = ud;
+    if (c == tm->jm && tm->state == TM_REGISTERED) {
+        switch (env->body_case) {
+        case FLINT__RPC__ENVELOPE__BODY_DEPLOY_TASK: tm_deploy_on_deploy(tm, c, env); return;
+        case FLINT__RPC__ENVELOPE__BODY_CANCEL_TASK: tm_deploy_on_cancel(tm, c, env); return;
+        case FLINT__RPC__ENVELOPE__BODY_RELEASE_JOB: tm_deploy_on_release(tm, c, env); return;
+        default: break;
+        }
+    }
     log_warn("unexpected %s from the jobmanager", rpc_body_name(env));
     if (env->id) rpc_reply_error(c, env, FLINT_UNSUPPORTED, "the taskmanager does not handle %s",
                                  rpc_body_name(env));
@@ -216,7 +222,6 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *ud) {
 
 int tm_start(taskmanager *tm, flint_config *cfg, struct event_base *base, flint_err *err) {
     assert(tm && cfg && base);
-    (void)err;
     memset(tm, 0, sizeof *tm);
     tm->cfg = cfg;
     tm->base = base;
@@ -228,6 +233,10 @@ int tm_start(taskmanager *tm, flint_config *cfg, struct event_base *base, flint_
              (long long)config_int(cfg, CFG_JOBMANAGER_RPC_PORT));
     tm->retry_timer = evtimer_new(base, on_retry_timer, tm);
     tm->heartbeat_timer = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, tm);
+    if (tm_deploy_init(tm, err)) {
+        tm_stop(tm);
+        return FLINT_IO;
+    }
     log_info("Flint %s taskmanager starting with %d slots, jobmanager at %s", FLINT_VERSION,
              tm->num_slots, tm->jm_addr);
     tm->state = TM_DISCONNECTED;
@@ -236,10 +245,14 @@ int tm_start(taskmanager *tm, flint_config *cfg, struct event_base *base, flint_
 }
 
 void tm_stop(taskmanager *tm) {
-    if (tm->jm) rpc_close(tm->jm);
+    if (tm->jm) {
+        rpc_conn *c = tm->jm;
+        tm->jm = NULL;
+        rpc_close(c);
+    }
+    tm_deploy_shutdown(tm);
     if (tm->retry_timer) event_free(tm->retry_timer);
     if (tm->heartbeat_timer) event_free(tm->heartbeat_timer);
-    net_listener_free(tm->data);
     config_free(tm->cfg);
     memset(tm, 0, sizeof *tm);
 }

@@ -1,9 +1,13 @@
 /* The task executor: a taskmanager's connection to the jobmanager (registration, heartbeats,
- * reconnection with backoff), its slots and its data server port. Runs on one libevent loop. */
+ * reconnection with backoff), its slots, its network stack (tm_net, whose data server it opens)
+ * and the tasks the jobmanager deploys (tm_deploy.h). Runs on one libevent loop; task threads
+ * hand their state changes to it through a queue (the event base must have been made after
+ * evthread_use_pthreads()). */
 #ifndef FLINT_TM_EXECUTOR_H
 #define FLINT_TM_EXECUTOR_H
 
 #include <event2/event.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,18 +33,28 @@ typedef struct taskmanager {
     char resource_id[128];
     char host[256];                /* advertised address */
     int data_port;
-    net_listener *data;            /* the network stack's data server */
+    struct tm_net *net;            /* the network stack (its data server), once registered */
     int num_slots;
     int64_t backoff_ms;            /* next retry delay */
     int64_t heartbeat_interval_ms, heartbeat_timeout_ms;
     bool heartbeat_in_flight;
     struct event *retry_timer, *heartbeat_timer;
+
+    /* job execution (tm_deploy.c) */
+    struct tm_artifacts *artifacts;
+    struct tm_slot *slots;         /* num_slots */
+    struct tm_task_rec *tasks;     /* deployed tasks not yet ended */
+    pthread_mutex_t q_mu;          /* task state changes from task threads: */
+    struct tm_state_msg *q_head, *q_tail;
+    struct event *q_ev;            /* activated by task threads; drains the queue on the loop */
 } taskmanager;
 
 /* Start connecting to the jobmanager named by cfg (ownership of cfg passes to tm). Fails only for
- * local problems (the data port cannot be bound); an absent jobmanager is retried with backoff. */
+ * local problems (the artifact cache cannot be made); an absent jobmanager is retried with
+ * backoff, and the data port is bound when it is first reached. */
 int tm_start(taskmanager *tm, flint_config *cfg, struct event_base *base, flint_err *err);
-/* Close the connection, stop the timers and free what tm_start made (not the event base). */
+/* Close the connection, cancel and join the tasks, stop the timers and free what tm_start made
+ * (not the event base). */
 void tm_stop(taskmanager *tm);
 
 #endif

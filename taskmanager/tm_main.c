@@ -1,4 +1,5 @@
 /* flint-taskmanager: runs the subtasks the jobmanager deploys into its slots (see tm_executor.h). */
+#include <event2/thread.h>
 #include <stdio.h>
 
 #define LOG_MODULE "main"
@@ -10,6 +11,11 @@ int main(int argc, char **argv) {
     int code;
     flint_config *cfg = options_daemon_init("flint-taskmanager", "taskmanager", argc, argv, &code);
     if (!cfg) return code;
+    /* Task threads wake the executor's loop (event_active): the base must be thread-aware. */
+    evthread_use_pthreads();
+    /* The print sink writes whole lines to stdout, which the scripts send to the .out file:
+     * line buffering makes each line reach it at once, complete. */
+    setvbuf(stdout, NULL, _IOLBF, 0);
     struct event_base *base = event_base_new();
     taskmanager tm;
     flint_err err = {0};

@@ -1,0 +1,121 @@
+/* Operators of a task's chain: each built-in kind of the operator catalog (common/graph/
+ * op_kinds.def) is a table of callbacks registered by its name (Fluent Bit's plugin structs,
+ * nginx's modules), and each operator of a chain is an instance of one (a tm_op). Rows pass down
+ * the chain by pointer: tm_op_emit hands a row to every output of an operator, chained operators
+ * (a direct call) and network outputs (record writers) alike, without copying it.
+ *
+ * Errors: a callback that fails records the message with tm_op_fail (the task's first failure
+ * wins; it becomes the root cause the jobmanager shows) and returns its status; every caller up
+ * the chain returns that status at once. FLINT_CANCELED travels the same way when the task is
+ * canceled while a writer waits for a buffer. */
+#ifndef FLINT_TM_OPERATOR_H
+#define FLINT_TM_OPERATOR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "flint/flint.h"
+#include "jobgraph.pb-c.h"
+#include "runtime/runtime.h"
+
+typedef struct tm_op tm_op;
+
+/* What a chain's operators share: the subtask they run in and its failure. One per task; used by
+ * the task thread only. */
+typedef struct tm_runtime {
+    int subtask, parallelism, max_parallelism;
+    const char *task_name;                    /* "Source: lines -> Map (1/2)"; not owned */
+    Flint__Graph__KeyValue *const *job_params;    /* flint_env_set_param values; not owned */
+    size_t n_job_params;
+    /* User functions by symbol name: NULL when missing. Default (resolve NULL): dlsym(dl, name). */
+    void *(*resolve)(void *ud, const char *symbol);
+    void *resolve_ud;
+    void *dl;                                 /* the job's artifact, NULL when it has none */
+    const char *artifact;                     /* its sha256, for messages ("" when none) */
+    int64_t idle_ns;                          /* time sources spent waiting for input */
+    bool failed;                              /* the first failure, in err */
+    flint_err err;
+} tm_runtime;
+
+/* A callback output (network writers, tests): receives every row the operator emits. */
+typedef int (*tm_output_fn)(void *ud, const flint_row *row);
+
+typedef struct tm_output {
+    tm_op *op;                                /* a chained operator, or NULL: */
+    tm_output_fn fn;
+    void *ud;
+} tm_output;
+
+/* Sources: what produce() says about the next call. */
+typedef enum tm_source_status {
+    TM_SOURCE_MORE,       /* more rows are ready: call again (after the mailbox) */
+    TM_SOURCE_WAIT,       /* nothing before *wake_at_ms (rate limit); call again then */
+    TM_SOURCE_END         /* bounded input done: end_input follows */
+} tm_source_status;
+
+typedef struct tm_op_kind {
+    const char *name;                         /* the catalog name ("map") */
+    /* Prepare the instance (op->state), resolve user functions, call fn.open. */
+    int (*open)(tm_op *op);
+    /* One input row (ONE_INPUT and SINK kinds). */
+    int (*process)(tm_op *op, const flint_row *row);
+    /* Sources: emit a small batch of rows. Returns FLINT_OK with *st set, or an error. May block
+     * at most until deadline_ms (monotonic) waiting for input (the socket source); time spent so
+     * goes to op->rt->idle_ns. */
+    int (*produce)(tm_op *op, int64_t deadline_ms, tm_source_status *st, int64_t *wake_at_ms);
+    /* No more input: emit what is pending (optional). */
+    int (*end_input)(tm_op *op);
+    /* Release the instance: called once for every opened operator, also after failures. Calls
+     * fn.close when the operator was opened successfully. */
+    void (*close)(tm_op *op);
+} tm_op_kind;
+
+struct tm_op {
+    const tm_op_kind *kind;
+    const Flint__Graph__OperatorDef *def;     /* not owned (the deployment descriptor) */
+    tm_runtime *rt;
+    int index;                                /* in the vertex */
+    flint_schema *in_schema, *out_schema;     /* owned; NULL for sources / sinks */
+    flint_ctx ctx;                            /* the context its user functions see */
+    tm_output *outs;
+    int n_outs, cap_outs;
+    int n_inputs, ended_inputs;               /* chained predecessors (the head: 1, the task) */
+    bool opened;                              /* open succeeded: close calls fn.close */
+    void *state;                              /* the kind's */
+    int64_t records_in;                       /* rows processed (not counted for sources) */
+};
+
+/* The kind registered under name, or NULL. Every kind of op_kinds.def has one. */
+const tm_op_kind *tm_op_kind_find(const char *name);
+
+/* Emit row to every output of op, in order (chained operators first). */
+int tm_op_emit(tm_op *op, const flint_row *row);
+static inline int tm_op_process(tm_op *op, const flint_row *row) {
+    op->records_in++;
+    return op->kind->process(op, row);
+}
+/* Record the task's failure (unless one is recorded), prefixed with the operator's name; returns
+ * FLINT_ERR so callbacks can `return tm_op_fail(...)`. */
+int tm_op_fail(tm_op *op, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* After calling a user function: if it called flint_ctx_fail, record that as the failure. */
+int tm_op_check_ctx(tm_op *op);
+/* An operator parameter (OperatorDef.params), or NULL. */
+const char *tm_op_param(const tm_op *op, const char *key);
+/* A parameter that must be there (fails the operator when it is missing). */
+int tm_op_param_req(tm_op *op, const char *key, const char **out);
+int tm_op_param_int(tm_op *op, const char *key, int64_t def, int64_t *out);
+/* The user function named by parameter param: NULL in *fn when the parameter is absent and
+ * !required; a missing symbol fails with "user function 'x' not found in artifact <sha>". */
+int tm_op_symbol(tm_op *op, const char *param, bool required, void (**fn)(void));
+/* Resolve a symbol by name in the runtime (the same message when missing). */
+int tm_runtime_symbol(tm_runtime *rt, const char *name, void (**fn)(void), flint_err *err);
+
+/* Call fn.open (if named) / fn.close for UDF operators. */
+int tm_op_udf_open(tm_op *op);
+void tm_op_udf_close(tm_op *op);
+
+/* The print sink writes here (stdout unless a test changes it). */
+extern FILE *tm_print_out;
+
+#endif

@@ -1,0 +1,426 @@
+/* Built-in sources, run by their task thread in small batches (so the task checks its mailbox
+ * between them): source.elements, source.sequence, source.datagen, source.text_file and
+ * source.socket. Each produces rows of the operator's output schema with one reused builder. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "operators/operator.h"
+#include "util/alloc.h"
+#include "util/strutil.h"
+#include "util/timeutil.h"
+
+#define BATCH 256   /* rows per produce() call: the mailbox is checked between batches */
+
+typedef struct source_state {
+    flint_row_builder b;
+    bool has_b;
+    /* elements: parsed rows, back to back */
+    uint8_t *rows;
+    uint32_t *offs, *lens;
+    int64_t nrows, next;
+    /* sequence / datagen */
+    int64_t cur, end, step;             /* next value, end (exclusive), stride */
+    int seq_field;                      /* datagen: the first BIGINT field, or -1 */
+    uint64_t seed;
+    double rate;                        /* rows/s of this subtask, 0: unlimited */
+    int64_t emitted, start_ms;
+    /* text file, socket */
+    FILE *f;
+    char *line;
+    size_t line_cap;
+    int fd;
+    char *buf;                          /* socket: received bytes buf[0..fill), lines from pos */
+    size_t cap, fill, pos;
+    bool eof;
+} source_state;
+
+static source_state *state_new(tm_op *op) {
+    source_state *s = XNEW(source_state);
+    s->fd = -1;
+    op->state = s;
+    if (op->out_schema) {
+        flint_row_builder_init(&s->b, op->out_schema);
+        s->has_b = true;
+    }
+    return s;
+}
+
+static void source_close(tm_op *op) {
+    source_state *s = op->state;
+    if (!s) return;
+    if (s->has_b) flint_row_builder_free(&s->b);
+    free(s->rows);
+    free(s->offs);
+    free(s->lens);
+    if (s->f) fclose(s->f);
+    free(s->line);
+    if (s->fd >= 0) close(s->fd);
+    free(s->buf);
+    free(s);
+    op->state = NULL;
+}
+
+static int need_schema(tm_op *op) {
+    if (!op->out_schema) return tm_op_fail(op, "the source has no output schema");
+    return FLINT_OK;
+}
+
+static int emit_built(tm_op *op, source_state *s) {
+    flint_row row = flint_row_builder_row(&s->b);
+    return tm_op_emit(op, &row);
+}
+
+/* ---- source.elements: the given rows, split round robin among subtasks ------------------------ */
+
+static int elements_open(tm_op *op) {
+    source_state *s = state_new(op);
+    int rc = need_schema(op);
+    if (rc) return rc;
+    const char *text = tm_op_param(op, "rows");
+    if (!text || !text[0]) return FLINT_OK;
+    int64_t n = 1;
+    for (const char *p = text; *p; p++) n += *p == '\n';
+    s->offs = xcalloc((size_t)n, sizeof *s->offs);
+    s->lens = xcalloc((size_t)n, sizeof *s->lens);
+    size_t cap = 0, used = 0;
+    const char *p = text;
+    for (int64_t k = 0; k < n; k++) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (k % op->rt->parallelism == op->rt->subtask) {
+            flint_err err = {0};
+            flint_row_builder_reset(&s->b);
+            if (flint_row_parse(&s->b, p, len, ',', &err))
+                return tm_op_fail(op, "element %lld ('%.*s'): %s", (long long)k + 1, (int)(len > 80 ? 80 : len), p, err.msg);
+            if (used + s->b.len > cap) {
+                cap = (used + s->b.len) * 2;
+                s->rows = xrealloc(s->rows, cap);
+            }
+            memcpy(s->rows + used, s->b.buf, s->b.len);
+            s->offs[s->nrows] = (uint32_t)used;
+            s->lens[s->nrows] = (uint32_t)s->b.len;
+            s->nrows++;
+            used += s->b.len;
+        }
+        p = nl ? nl + 1 : p + len;
+    }
+    return FLINT_OK;
+}
+
+static int elements_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
+    source_state *s = op->state;
+    int nf = flint_schema_field_count(op->out_schema);
+    for (int i = 0; i < BATCH && s->next < s->nrows; i++, s->next++) {
+        flint_row row = flint_row_view(op->out_schema, s->rows + s->offs[s->next], s->lens[s->next], nf);
+        int rc = tm_op_emit(op, &row);
+        if (rc) return rc;
+    }
+    *st = s->next < s->nrows ? TM_SOURCE_MORE : TM_SOURCE_END;
+    return FLINT_OK;
+}
+
+/* ---- source.sequence: from..to inclusive, a contiguous range per subtask ---------------------- */
+
+static int sequence_open(tm_op *op) {
+    source_state *s = state_new(op);
+    int rc = need_schema(op);
+    if (rc) return rc;
+    int64_t from, to;
+    if ((rc = tm_op_param_int(op, "from", 0, &from)) || (rc = tm_op_param_int(op, "to", -1, &to))) return rc;
+    if (flint_schema_field_count(op->out_schema) < 1 || flint_schema_field_type(op->out_schema, 0) != FLINT_BIGINT)
+        return tm_op_fail(op, "the sequence's schema must start with a BIGINT field, not '%s'",
+                          flint_schema_text(op->out_schema));
+    s->step = 1;
+    if (to < from) return FLINT_OK;
+    /* n may exceed INT64_MAX for the widest ranges: work in unsigned (the full int64 range, whose
+     * size does not fit in 64 bits, is cut one short). */
+    uint64_t n = (uint64_t)to - (uint64_t)from + 1;
+    if (n == 0) n = UINT64_MAX;
+    unsigned __int128 p = (unsigned)op->rt->parallelism, i = (unsigned)op->rt->subtask;
+    uint64_t lo = (uint64_t)(n * i / p), hi = (uint64_t)(n * (i + 1) / p);
+    s->cur = (int64_t)((uint64_t)from + lo);
+    s->nrows = (int64_t)(hi - lo); /* rows left, counted down to 0 (as unsigned for huge ranges) */
+    return FLINT_OK;
+}
+
+static int sequence_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
+    source_state *s = op->state;
+    for (int i = 0; i < BATCH && s->nrows != 0; i++) {
+        flint_row_builder_reset(&s->b);
+        flint_row_set_long(&s->b, 0, s->cur);
+        int rc = emit_built(op, s);
+        if (rc) return rc;
+        s->cur = (int64_t)((uint64_t)s->cur + 1);
+        s->nrows--;
+    }
+    *st = s->nrows != 0 ? TM_SOURCE_MORE : TM_SOURCE_END;
+    return FLINT_OK;
+}
+
+/* ---- source.datagen ------------------------------------------------------------------------------
+ * Subtask i of p generates the global sequence numbers i, i+p, i+2p, ... (below count when
+ * bounded), at rate/p rows per second when rate-limited. The first BIGINT field is the sequence
+ * number; every other field is a pseudo-random function of (seed, sequence number, field), so a
+ * run repeats whatever the parallelism. */
+
+static uint64_t mix64(uint64_t z) { /* splitmix64's finalizer */
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
+
+static int datagen_open(tm_op *op) {
+    source_state *s = state_new(op);
+    int rc = need_schema(op);
+    if (rc) return rc;
+    int64_t count, seed;
+    if ((rc = tm_op_param_int(op, "count", -1, &count)) || (rc = tm_op_param_int(op, "seed", 0, &seed))) return rc;
+    const char *r = tm_op_param(op, "rate");
+    double rate = 0;
+    if (r && r[0] && (str_parse_double(r, &rate) || !(rate >= 0) || isinf(rate)))
+        return tm_op_fail(op, "parameter 'rate': expected rows per second, got '%s'", r);
+    s->seq_field = -1;
+    for (int i = 0; i < flint_schema_field_count(op->out_schema); i++)
+        if (flint_schema_field_type(op->out_schema, i) == FLINT_BIGINT) {
+            s->seq_field = i;
+            break;
+        }
+    s->cur = op->rt->subtask;
+    s->step = op->rt->parallelism;
+    s->end = count < 0 ? -1 : count;
+    s->seed = (uint64_t)seed;
+    s->rate = rate > 0 ? rate / op->rt->parallelism : 0;
+    s->start_ms = time_mono_ms();
+    return FLINT_OK;
+}
+
+static void datagen_fill(tm_op *op, source_state *s, int64_t seq) {
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    flint_row_builder_reset(&s->b);
+    int n = flint_schema_field_count(op->out_schema);
+    for (int i = 0; i < n; i++) {
+        uint64_t r = mix64(s->seed * UINT64_C(0x9e3779b97f4a7c15) ^ mix64((uint64_t)seq) ^ ((uint64_t)i << 56));
+        if (i == s->seq_field) {
+            flint_row_set_long(&s->b, i, seq);
+            continue;
+        }
+        switch (flint_schema_field_type(op->out_schema, i)) {
+        case FLINT_INT: flint_row_set_int(&s->b, i, (int32_t)(uint32_t)r); break;
+        case FLINT_BIGINT: flint_row_set_long(&s->b, i, (int64_t)r); break;
+        case FLINT_DOUBLE: flint_row_set_double(&s->b, i, (double)(r >> 11) / 9007199254740992.0); break;
+        case FLINT_BOOLEAN: flint_row_set_bool(&s->b, i, r & 1); break;
+        case FLINT_TIMESTAMP: flint_row_set_long(&s->b, i, INT64_C(1700000000000) + seq); break;
+        case FLINT_STRING:
+        case FLINT_BYTES: {
+            char str[10];
+            for (int k = 0; k < 10; k++) {
+                str[k] = alnum[r % 36];
+                r = r / 36 ^ mix64(r + (uint64_t)k);
+            }
+            flint_row_set_string(&s->b, i, str, sizeof str);
+            break;
+        }
+        }
+    }
+}
+
+static int datagen_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
+    source_state *s = op->state;
+    int64_t budget = BATCH;
+    if (s->rate > 0) {
+        int64_t now = time_mono_ms();
+        /* Rows due by now; a backlog longer than a second (the task was backpressured or
+         * stopped) is forgotten rather than caught up in a burst. */
+        int64_t due = (int64_t)((double)(now - s->start_ms) * s->rate / 1000.0) + 1;
+        if (due - s->emitted > (int64_t)s->rate + 1) {
+            s->start_ms = now - (int64_t)((double)s->emitted * 1000.0 / s->rate);
+            due = s->emitted + 1;
+        }
+        if (due <= s->emitted) {
+            *st = TM_SOURCE_WAIT;
+            *wake = s->start_ms + (int64_t)ceil((double)s->emitted * 1000.0 / s->rate);
+            if (*wake <= now) *wake = now + 1;
+            return FLINT_OK;
+        }
+        if (due - s->emitted < budget) budget = due - s->emitted;
+    }
+    for (int64_t i = 0; i < budget; i++) {
+        if (s->end >= 0 && s->cur >= s->end) break;
+        datagen_fill(op, s, s->cur);
+        int rc = emit_built(op, s);
+        if (rc) return rc;
+        s->emitted++;
+        if (s->cur > INT64_MAX - s->step) s->end = 0; /* the sequence is exhausted */
+        else s->cur += s->step;
+    }
+    *st = s->end >= 0 && s->cur >= s->end ? TM_SOURCE_END : TM_SOURCE_MORE;
+    return FLINT_OK;
+}
+
+/* ---- source.text_file: the lines of a file (bounded; read by subtask 0) ------------------------- */
+
+static int text_file_open(tm_op *op) {
+    source_state *s = state_new(op);
+    int rc = need_schema(op);
+    if (rc) return rc;
+    const char *path;
+    if ((rc = tm_op_param_req(op, "path", &path))) return rc;
+    if (op->rt->subtask != 0) return FLINT_OK;
+    s->f = fopen(path, "r");
+    if (!s->f) return tm_op_fail(op, "cannot open '%s': %s", path, strerror(errno));
+    return FLINT_OK;
+}
+
+/* The line in p[0..len) without its '\r' as field 0. */
+static int emit_line(tm_op *op, source_state *s, const char *p, size_t len) {
+    if (len && p[len - 1] == '\r') len--;
+    flint_row_builder_reset(&s->b);
+    flint_row_set_string(&s->b, 0, p, len);
+    return emit_built(op, s);
+}
+
+static int text_file_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
+    source_state *s = op->state;
+    *st = TM_SOURCE_END;
+    if (!s->f) return FLINT_OK;
+    for (int i = 0; i < BATCH; i++) {
+        errno = 0;
+        ssize_t n = getline(&s->line, &s->line_cap, s->f);
+        if (n < 0) {
+            if (ferror(s->f)) return tm_op_fail(op, "reading '%s': %s", tm_op_param(op, "path"), strerror(errno));
+            return FLINT_OK;
+        }
+        if (n > 0 && s->line[n - 1] == '\n') n--;
+        int rc = emit_line(op, s, s->line, (size_t)n);
+        if (rc) return rc;
+    }
+    *st = TM_SOURCE_MORE;
+    return FLINT_OK;
+}
+
+/* ---- source.socket: lines from a TCP server until it closes (Flink's socketTextStream) -------- */
+
+#define CONNECT_TIMEOUT_MS 10000
+
+static int socket_connect(tm_op *op, const char *host, const char *port) {
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int g = getaddrinfo(host, port, &hints, &res);
+    if (g) return tm_op_fail(op, "cannot resolve '%s': %s", host, gai_strerror(g));
+    int fd = -1, err = 0;
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+        if (errno == EINPROGRESS) {
+            struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+            int r = poll(&pfd, 1, CONNECT_TIMEOUT_MS);
+            socklen_t sl = sizeof err;
+            if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &sl) == 0 && err == 0) break;
+            if (r == 0) err = ETIMEDOUT;
+        } else {
+            err = errno;
+        }
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) return tm_op_fail(op, "cannot connect to %s:%s: %s", host, port, strerror(err));
+    ((source_state *)op->state)->fd = fd;
+    return FLINT_OK;
+}
+
+static int socket_open(tm_op *op) {
+    source_state *s = state_new(op);
+    int rc = need_schema(op);
+    if (rc) return rc;
+    const char *host, *port;
+    if ((rc = tm_op_param_req(op, "host", &host)) || (rc = tm_op_param_req(op, "port", &port))) return rc;
+    if (op->rt->subtask != 0) return FLINT_OK;
+    s->cap = 65536;
+    s->buf = xmalloc(s->cap);
+    return socket_connect(op, host, port);
+}
+
+static int socket_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
+    source_state *s = op->state;
+    *st = TM_SOURCE_MORE;
+    if (s->fd < 0 && !s->eof) {
+        *st = TM_SOURCE_END;
+        return FLINT_OK;
+    }
+    int emitted = 0;
+    for (;;) {
+        /* Complete lines first. */
+        while (emitted < BATCH) {
+            char *nl = memchr(s->buf + s->pos, '\n', s->fill - s->pos);
+            if (!nl) break;
+            int rc = emit_line(op, s, s->buf + s->pos, (size_t)(nl - (s->buf + s->pos)));
+            if (rc) return rc;
+            s->pos = (size_t)(nl - s->buf) + 1;
+            emitted++;
+        }
+        if (emitted >= BATCH) return FLINT_OK;
+        if (s->eof) {
+            /* The server closed the connection: the last unterminated line, then the end. */
+            if (s->pos < s->fill) {
+                int rc = emit_line(op, s, s->buf + s->pos, s->fill - s->pos);
+                if (rc) return rc;
+            }
+            s->pos = s->fill = 0;
+            *st = TM_SOURCE_END;
+            return FLINT_OK;
+        }
+        if (emitted > 0) return FLINT_OK; /* let the task flush and check its mailbox */
+        /* Compact, grow for a line longer than the buffer, then read. */
+        if (s->pos > 0) {
+            memmove(s->buf, s->buf + s->pos, s->fill - s->pos);
+            s->fill -= s->pos;
+            s->pos = 0;
+        }
+        if (s->fill == s->cap) {
+            s->cap *= 2;
+            s->buf = xrealloc(s->buf, s->cap);
+        }
+        ssize_t n = read(s->fd, s->buf + s->fill, s->cap - s->fill);
+        if (n > 0) {
+            s->fill += (size_t)n;
+            continue;
+        }
+        if (n == 0) {
+            s->eof = true;
+            close(s->fd);
+            s->fd = -1;
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            return tm_op_fail(op, "reading from %s:%s: %s", tm_op_param(op, "host"), tm_op_param(op, "port"),
+                              strerror(errno));
+        /* Nothing yet: wait for data until the task's deadline (counted as idle time). */
+        int64_t now = time_mono_ms();
+        int timeout = deadline <= now ? 0 : deadline - now > 1000 ? 1000 : (int)(deadline - now);
+        struct pollfd pfd = {.fd = s->fd, .events = POLLIN};
+        int64_t t0 = time_mono_ns();
+        int r = poll(&pfd, 1, timeout);
+        op->rt->idle_ns += time_mono_ns() - t0;
+        if (r == 0) return FLINT_OK; /* MORE: the task runs its mailbox and comes back */
+        if (r < 0 && errno != EINTR) return tm_op_fail(op, "poll: %s", strerror(errno));
+    }
+}
+
+const tm_op_kind tm_op_SOURCE_ELEMENTS = {"source.elements", elements_open, NULL, elements_produce, NULL, source_close};
+const tm_op_kind tm_op_SOURCE_SEQUENCE = {"source.sequence", sequence_open, NULL, sequence_produce, NULL, source_close};
+const tm_op_kind tm_op_SOURCE_DATAGEN = {"source.datagen", datagen_open, NULL, datagen_produce, NULL, source_close};
+const tm_op_kind tm_op_SOURCE_TEXT_FILE = {"source.text_file", text_file_open, NULL, text_file_produce, NULL, source_close};
+const tm_op_kind tm_op_SOURCE_SOCKET = {"source.socket", socket_open, NULL, socket_produce, NULL, source_close};

@@ -1,0 +1,124 @@
+/* Operator chains: building, opening, ending and closing the operators of a vertex (chain.h). */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "task/chain.h"
+#include "util/alloc.h"
+
+static void add_output(tm_op *op, tm_output out) {
+    if (op->n_outs == op->cap_outs) {
+        op->cap_outs = op->cap_outs ? op->cap_outs * 2 : 4;
+        op->outs = xrealloc(op->outs, (size_t)op->cap_outs * sizeof *op->outs);
+    }
+    op->outs[op->n_outs++] = out;
+}
+
+static int parse_schema(const char *text, flint_schema **out, const char *what,
+                        const Flint__Graph__OperatorDef *d, flint_err *err) {
+    *out = NULL;
+    if (!text || !text[0]) return FLINT_OK;
+    if (flint_schema_parse(text, out, err)) {
+        flint_err_prefix(err, "operator '%s': %s schema", d->name, what);
+        return FLINT_INVALID;
+    }
+    return FLINT_OK;
+}
+
+int tm_chain_build(tm_chain *c, const Flint__Graph__JobVertex *v, tm_runtime *rt, flint_err *err) {
+    memset(c, 0, sizeof *c);
+    c->rt = rt;
+    if (v->n_operators == 0) return flint_err_set(err, FLINT_INVALID, "vertex '%s' has no operators", v->name);
+    c->n = (int)v->n_operators;
+    c->ops = xcalloc((size_t)c->n, sizeof *c->ops);
+    for (int i = 0; i < c->n; i++) {
+        const Flint__Graph__OperatorDef *d = v->operators[i];
+        tm_op *op = XNEW(tm_op);
+        c->ops[i] = op;
+        op->def = d;
+        op->rt = rt;
+        op->index = i;
+        op->kind = tm_op_kind_find(d->kind);
+        if (!op->kind) return flint_err_set(err, FLINT_UNSUPPORTED, "operator '%s': unknown kind '%s'", d->name, d->kind);
+        if (parse_schema(d->input_schema, &op->in_schema, "input", d, err)) return FLINT_INVALID;
+        if (parse_schema(d->output_schema, &op->out_schema, "output", d, err)) return FLINT_INVALID;
+        op->ctx.subtask = rt->subtask;
+        op->ctx.parallelism = rt->parallelism;
+        op->ctx.task_name = rt->task_name;
+        op->ctx.op_params = d->user_params;
+        op->ctx.n_op_params = d->n_user_params;
+        op->ctx.job_params = rt->job_params;
+        op->ctx.n_job_params = rt->n_job_params;
+    }
+    c->ops[0]->n_inputs = 1;
+    for (int i = 0; i < c->n; i++) {
+        const Flint__Graph__OperatorDef *d = v->operators[i];
+        for (size_t j = 0; j < d->n_chained_outputs; j++) {
+            int t = d->chained_outputs[j];
+            if (t <= 0 || t >= c->n || t == i)
+                return flint_err_set(err, FLINT_INVALID, "operator '%s': chained output %d out of range", d->name, t);
+            add_output(c->ops[i], (tm_output){.op = c->ops[t]});
+            c->ops[t]->n_inputs++;
+        }
+    }
+    for (int i = 1; i < c->n; i++)
+        if (c->ops[i]->n_inputs == 0)
+            return flint_err_set(err, FLINT_INVALID, "operator '%s' of vertex '%s' has no input", v->operators[i]->name,
+                                 v->name);
+    return FLINT_OK;
+}
+
+void tm_chain_add_output(tm_chain *c, int op, tm_output_fn fn, void *ud) {
+    assert(op >= 0 && op < c->n && fn);
+    add_output(c->ops[op], (tm_output){.fn = fn, .ud = ud});
+}
+
+int tm_chain_open(tm_chain *c) {
+    for (int i = c->n - 1; i >= 0; i--) {
+        tm_op *op = c->ops[i];
+        int rc = op->kind->open ? op->kind->open(op) : FLINT_OK;
+        if (rc) {
+            if (!c->rt->failed) tm_op_fail(op, "cannot open (%s)", flint_strerror(rc));
+            /* The kind's close still runs (its state may be half made); fn.close does not. */
+            if (op->kind->close) op->kind->close(op);
+            op->state = NULL;
+            op->kind = NULL;
+            return rc;
+        }
+        op->opened = true;
+    }
+    return FLINT_OK;
+}
+
+static int end_op(tm_op *op) {
+    if (++op->ended_inputs < op->n_inputs) return FLINT_OK;
+    if (op->kind->end_input) {
+        int rc = op->kind->end_input(op);
+        if (rc) return rc;
+    }
+    for (int i = 0; i < op->n_outs; i++) {
+        if (!op->outs[i].op) continue;
+        int rc = end_op(op->outs[i].op);
+        if (rc) return rc;
+    }
+    return FLINT_OK;
+}
+
+int tm_chain_end_input(tm_chain *c) {
+    return c->n ? end_op(c->ops[0]) : FLINT_OK;
+}
+
+void tm_chain_close(tm_chain *c) {
+    for (int i = 0; i < c->n; i++) {
+        tm_op *op = c->ops[i];
+        if (!op) continue;
+        if (op->opened && op->kind->close) op->kind->close(op);
+        flint_schema_free(op->in_schema);
+        flint_schema_free(op->out_schema);
+        free(op->outs);
+        free(op);
+    }
+    free(c->ops);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,615 @@
+/* Task threads and their mailbox loop (see task.h). */
+#include <assert.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define LOG_MODULE "task"
+#include "operators/keys.h"
+#include "row/row_key.h"
+#include "task/chain.h"
+#include "task/mailbox.h"
+#include "task/partitioner.h"
+#include "task/task.h"
+#include "util/alloc.h"
+#include "util/log.h"
+#include "util/timeutil.h"
+
+#define INPUT_BATCH 512          /* elements between two mailbox checks */
+
+static const char *const state_names[] = {"DEPLOYING", "INITIALIZING", "RUNNING", "FINISHED",
+                                          "CANCELING", "CANCELED", "FAILED"};
+
+const char *tm_task_state_name(tm_task_state s) {
+    return (unsigned)s < sizeof state_names / sizeof *state_names ? state_names[s] : "UNKNOWN";
+}
+
+bool tm_task_state_is_terminal(tm_task_state s) {
+    return s == TM_TASK_FINISHED || s == TM_TASK_CANCELED || s == TM_TASK_FAILED;
+}
+
+/* A network output of the chain: one job edge, its result partition and record writer. */
+typedef struct net_out {
+    tm_task *task;
+    const Flint__Graph__JobEdge *edge;
+    const Flint__Rpc__ResultPartitionDescriptor *pd;
+    tm_partition *partition;
+    tm_writer *writer;
+    tm_partitioner part;
+    bool keyed, by_selector;
+    tm_keys keys;
+    tm_op *producer;             /* the operator feeding it */
+} net_out;
+
+/* An input gate's records: their schema, for checking rows that arrive from the network. */
+typedef struct gate_info {
+    flint_schema *schema;
+    int nfields;
+} gate_info;
+
+struct tm_task {
+    const Flint__Rpc__TaskDeploymentDescriptor *tdd;
+    tm_task_config cfg;
+    char *artifact;
+    char *name;
+    pthread_t thread;
+    bool started;
+    tm_waker *waker;
+    tm_mailbox *mailbox;
+    atomic_bool cancel_requested;
+    atomic_bool ended;
+    bool canceled;               /* task thread: the cancel mail ran */
+
+    /* task thread only */
+    tm_runtime rt;
+    tm_chain chain;
+    net_out *outs;
+    int n_outs;
+    tm_input *input;
+    gate_info *gates;
+    int n_gates;
+    int64_t buffer_timeout_ms;
+
+    /* Metrics, read by the executor's thread at any time (tm_task_metrics_get): the counters of
+     * the writers and the input (thread-safe in tm_net) while they exist, their last values once
+     * the task tore them down, and the idle time, published as NET publishes backpressure: the
+     * total so far plus the start of a wait under way, under a sequence counter. */
+    pthread_mutex_t m_mu;        /* outs/input lifetime vs. readers; the rate sample */
+    _Atomic int64_t idle_ns, idle_start;
+    atomic_uint idle_seq;
+    bool torn_down;
+    tm_task_metrics final;       /* counts at tear-down */
+    int64_t final_bp_ns;
+    int64_t s_ns, s_idle_ns, s_bp_ns;   /* the previous sample of the rates */
+    int64_t r_bp, r_busy, r_idle;       /* the rates computed then */
+};
+
+/* ---- metrics ------------------------------------------------------------------------------
+ * Counts are cumulative. Busy/idle/backpressured time are rates in ms per second over the time
+ * since the previous read (the executor reads at each heartbeat): idle is time waiting for input
+ * (or for a source's rate limit), backpressured is time writers waited for a buffer, busy is the
+ * rest, as Flink's busyTimeMsPerSecond, idleTimeMsPerSecond and backPressuredTimeMsPerSecond.
+ * Reads do not depend on the task thread, so a task blocked on backpressure still reports. */
+
+#define RATE_MIN_WINDOW_NS 100000000   /* reads closer than this reuse the last rates */
+
+/* Task thread: a wait (for input or a rate limit) starts / ends. */
+static void idle_begin(tm_task *t) {
+    atomic_fetch_add(&t->idle_seq, 1);
+    atomic_store(&t->idle_start, time_mono_ns());
+    atomic_fetch_add(&t->idle_seq, 1);
+}
+
+static void idle_end(tm_task *t) {
+    int64_t t0 = atomic_load(&t->idle_start);
+    atomic_fetch_add(&t->idle_seq, 1);
+    atomic_store(&t->idle_ns, atomic_load(&t->idle_ns) + (time_mono_ns() - t0));
+    atomic_store(&t->idle_start, 0);
+    atomic_fetch_add(&t->idle_seq, 1);
+}
+
+/* Task thread: time spent waiting inside an operator (the socket source's poll). */
+static void idle_add_source(tm_task *t) {
+    if (!t->rt.idle_ns) return;
+    atomic_fetch_add(&t->idle_seq, 1);
+    atomic_store(&t->idle_ns, atomic_load(&t->idle_ns) + t->rt.idle_ns);
+    atomic_fetch_add(&t->idle_seq, 1);
+    t->rt.idle_ns = 0;
+}
+
+static int64_t idle_total(tm_task *t, int64_t now) {
+    unsigned s1, s2;
+    int64_t ns, start;
+    do {
+        s1 = atomic_load(&t->idle_seq);
+        ns = atomic_load(&t->idle_ns);
+        start = atomic_load(&t->idle_start);
+        s2 = atomic_load(&t->idle_seq);
+    } while (s1 != s2 || (s1 & 1));
+    return ns + (start ? now - start : 0);
+}
+
+/* Counters of the writers and the input; m_mu held. */
+static int64_t read_counts(tm_task *t, tm_task_metrics *m) {
+    if (t->torn_down) {
+        *m = t->final;
+        return t->final_bp_ns;
+    }
+    memset(m, 0, sizeof *m);
+    int64_t bp = 0;
+    for (int i = 0; i < t->n_outs; i++) {
+        if (!t->outs[i].writer) continue;
+        tm_writer_metrics wm;
+        tm_writer_metrics_get(t->outs[i].writer, &wm);
+        bp += wm.back_pressured_ns;
+        m->records_out += wm.records_out;
+        m->bytes_out += wm.bytes_out;
+    }
+    if (t->input) {
+        tm_input_metrics im;
+        tm_input_metrics_get(t->input, &im);
+        m->records_in = im.records_in;
+        m->bytes_in = im.bytes_in;
+    }
+    return bp;
+}
+
+void tm_task_metrics_get(tm_task *t, tm_task_metrics *m) {
+    pthread_mutex_lock(&t->m_mu);
+    int64_t now = time_mono_ns();
+    int64_t bp = read_counts(t, m);
+    int64_t idle = idle_total(t, now);
+    int64_t elapsed = now - t->s_ns;
+    if (elapsed >= RATE_MIN_WINDOW_NS) {
+        int64_t idle_ms = (idle - t->s_idle_ns) * 1000 / elapsed;
+        int64_t bp_ms = (bp - t->s_bp_ns) * 1000 / elapsed;
+        idle_ms = idle_ms < 0 ? 0 : idle_ms > 1000 ? 1000 : idle_ms;
+        bp_ms = bp_ms < 0 ? 0 : bp_ms > 1000 - idle_ms ? 1000 - idle_ms : bp_ms;
+        t->r_idle = idle_ms;
+        t->r_bp = bp_ms;
+        t->r_busy = 1000 - idle_ms - bp_ms;
+        t->s_ns = now;
+        t->s_idle_ns = idle;
+        t->s_bp_ns = bp;
+    }
+    m->back_pressured_ms_per_s = t->r_bp;
+    m->busy_ms_per_s = t->r_busy;
+    m->idle_ms_per_s = t->r_idle;
+    pthread_mutex_unlock(&t->m_mu);
+}
+
+/* ---- failures ------------------------------------------------------------------------------- */
+
+static int task_fail(tm_task *t, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int task_fail(tm_task *t, int code, const char *fmt, ...) {
+    if (!t->rt.failed) {
+        t->rt.failed = true;
+        t->rt.err.code = code;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(t->rt.err.msg, sizeof t->rt.err.msg, fmt, ap);
+        va_end(ap);
+    }
+    return code ? code : FLINT_ERR;
+}
+
+/* ---- network outputs --------------------------------------------------------------------------- */
+
+static int net_out_write(void *ud, const flint_row *row) {
+    net_out *o = ud;
+    int sub;
+    if (o->keyed) {
+        uint64_t h;
+        if (o->by_selector) {
+            const uint8_t *key;
+            size_t len;
+            flint_err err = {0};
+            if (tm_keys_get(&o->keys, row, &key, &len, &err)) {
+                o->producer->ctx.failed = false;
+                return tm_op_fail(o->producer, "key selector '%s': %s", o->edge->key_selector, err.msg);
+            }
+            h = row_key_hash(key, len);
+        } else {
+            h = row_key_hash_row(row, o->keys.fields, o->keys.nfields);
+        }
+        sub = tm_partitioner_hash(&o->part, h);
+    } else {
+        sub = tm_partitioner_next(&o->part);
+    }
+    if (row->len >= (1u << 30))
+        return tm_op_fail(o->producer, "a row of %u bytes is too large for the network (limit 1 GiB)", row->len);
+    int rc = sub == TM_PARTITION_ALL ? tm_writer_broadcast(o->writer, TM_ELEM_RECORD, row->data, row->len)
+                                     : tm_writer_emit(o->writer, sub, TM_ELEM_RECORD, row->data, row->len);
+    if (rc && rc != FLINT_CANCELED)
+        return task_fail(o->task, rc, "writing to result partition %s: %s", o->pd->partition_id, flint_strerror(rc));
+    return rc;
+}
+
+static const Flint__Graph__JobEdge *find_edge(Flint__Graph__JobEdge *const *edges, size_t n, int id) {
+    for (size_t i = 0; i < n; i++)
+        if (edges[i]->id == id) return edges[i];
+    return NULL;
+}
+
+/* Make the result partitions and writers of the task's out edges and attach them to the
+ * operators that feed them. */
+static int setup_outputs(tm_task *t) {
+    const Flint__Rpc__TaskDeploymentDescriptor *d = t->tdd;
+    const Flint__Graph__JobVertex *v = d->vertex;
+    t->outs = xcalloc(d->n_partitions + 1, sizeof *t->outs);
+    for (size_t i = 0; i < d->n_partitions; i++) {
+        const Flint__Rpc__ResultPartitionDescriptor *pd = d->partitions[i];
+        net_out *o = &t->outs[t->n_outs++];
+        o->task = t;
+        o->pd = pd;
+        o->edge = find_edge(d->out_edges, d->n_out_edges, pd->edge_id);
+        if (!o->edge)
+            return task_fail(t, FLINT_INVALID, "result partition %s names edge %d, which is not an output of the task",
+                             pd->partition_id, pd->edge_id);
+        if (pd->num_subpartitions < 1)
+            return task_fail(t, FLINT_INVALID, "result partition %s has no subpartitions", pd->partition_id);
+        /* The operator whose output_edges lists the edge. */
+        for (size_t k = 0; k < v->n_operators && !o->producer; k++)
+            for (size_t j = 0; j < v->operators[k]->n_output_edges; j++)
+                if (v->operators[k]->output_edges[j] == o->edge->id) o->producer = t->chain.ops[k];
+        if (!o->producer)
+            return task_fail(t, FLINT_INVALID, "no operator of '%s' feeds edge %d", v->name, o->edge->id);
+        flint_err err = {0};
+        o->partition = tm_partition_create(t->cfg.net, pd->partition_id, (int)pd->num_subpartitions, &err);
+        if (!o->partition)
+            return task_fail(t, err.code ? err.code : FLINT_ERR, "cannot create result partition %s: %s",
+                             pd->partition_id, err.msg);
+        o->writer = tm_writer_new(o->partition, t->buffer_timeout_ms, t->waker);
+        tm_partitioner_init(&o->part, o->edge->partitioner, (int)pd->num_subpartitions, t->rt.subtask,
+                            t->rt.parallelism, t->rt.max_parallelism);
+        if (o->edge->partitioner == FLINT__GRAPH__PARTITIONER__HASH) {
+            o->keyed = true;
+            const flint_schema *schema = o->producer->out_schema;
+            if (o->edge->key_selector && o->edge->key_selector[0]) {
+                o->by_selector = true;
+                void (*fn)(void);
+                if (tm_runtime_symbol(&t->rt, o->edge->key_selector, &fn, &err) ||
+                    tm_keys_init_selector(&o->keys, (flint_key_fn)fn, &o->producer->ctx, o->edge->key_schema, &err))
+                    return task_fail(t, FLINT_INVALID, "edge %d: %s", o->edge->id, err.msg);
+            } else {
+                if (!schema) return task_fail(t, FLINT_INVALID, "edge %d: the producer has no output schema", o->edge->id);
+                if (tm_keys_init_array(&o->keys, o->edge->key_fields, (int)o->edge->n_key_fields, schema, &err))
+                    return task_fail(t, FLINT_INVALID, "edge %d: %s", o->edge->id, err.msg);
+            }
+        }
+        tm_chain_add_output(&t->chain, o->producer->index, net_out_write, o);
+    }
+    /* Every out edge of an operator needs its partition. */
+    for (size_t k = 0; k < v->n_operators; k++)
+        for (size_t j = 0; j < v->operators[k]->n_output_edges; j++) {
+            int id = v->operators[k]->output_edges[j];
+            bool found = false;
+            for (int i = 0; i < t->n_outs; i++) found |= t->outs[i].edge->id == id;
+            if (!found)
+                return task_fail(t, FLINT_INVALID, "operator '%s' feeds edge %d, but the task has no partition for it",
+                                 v->operators[k]->name, id);
+        }
+    return FLINT_OK;
+}
+
+/* ---- input ------------------------------------------------------------------------------------ */
+
+static int setup_input(tm_task *t) {
+    const Flint__Rpc__TaskDeploymentDescriptor *d = t->tdd;
+    if (d->n_gates == 0) return FLINT_OK;
+    tm_op *head = t->chain.ops[0];
+    if (!head->kind->process)
+        return task_fail(t, FLINT_INVALID, "operator '%s' (%s) takes no input, but the task has %zu input gates",
+                         head->def->name, head->kind->name, d->n_gates);
+    t->input = tm_input_new(t->cfg.net, t->waker);
+    t->gates = xcalloc(d->n_gates, sizeof *t->gates);
+    t->n_gates = (int)d->n_gates;
+    for (size_t g = 0; g < d->n_gates; g++) {
+        const Flint__Rpc__InputGateDescriptor *gd = d->gates[g];
+        const Flint__Graph__JobEdge *e = find_edge(d->in_edges, d->n_in_edges, gd->edge_id);
+        const char *schema = e && e->schema && e->schema[0] ? e->schema : head->def->input_schema;
+        flint_err err = {0};
+        if (!schema || !schema[0] || flint_schema_parse(schema, &t->gates[g].schema, &err))
+            return task_fail(t, FLINT_INVALID, "input gate %zu (edge %d): bad schema '%s': %s", g, gd->edge_id,
+                             schema ? schema : "", err.msg);
+        t->gates[g].nfields = flint_schema_field_count(t->gates[g].schema);
+        tm_channel_desc *ch = xcalloc(gd->n_channels + 1, sizeof *ch);
+        for (size_t c = 0; c < gd->n_channels; c++) {
+            const Flint__Rpc__InputChannelDescriptor *cd = gd->channels[c];
+            ch[c] = (tm_channel_desc){cd->partition_id, (int)cd->subpartition, cd->producer_resource_id, cd->host,
+                                      (int)cd->data_port};
+        }
+        tm_input_add_gate(t->input, (int)gd->n_channels, ch);
+        free(ch);
+    }
+    flint_err err = {0};
+    int rc = tm_input_start(t->input, &err);
+    if (rc) return task_fail(t, rc, "cannot start the input: %s", err.msg);
+    return FLINT_OK;
+}
+
+/* ---- the mailbox loop ---------------------------------------------------------------------------- */
+
+static void cancel_mail(void *arg) {
+    tm_task *t = arg;
+    t->canceled = true;
+}
+
+/* Run the mailbox; FLINT_CANCELED once the task was canceled. */
+static int run_mailbox(tm_task *t) {
+    tm_mailbox_run(t->mailbox);
+    return t->canceled ? FLINT_CANCELED : FLINT_OK;
+}
+
+/* Flush the writers whose buffer timeout is due; returns the next deadline. */
+static int64_t flush_due(tm_task *t, int64_t now, int *rc) {
+    int64_t next = INT64_MAX;
+    *rc = FLINT_OK;
+    for (int i = 0; i < t->n_outs; i++) {
+        int64_t dl = tm_writer_flush_deadline(t->outs[i].writer);
+        if (dl <= now) {
+            int r = tm_writer_flush(t->outs[i].writer);
+            if (r && !*rc) *rc = r;
+            dl = tm_writer_flush_deadline(t->outs[i].writer);
+        }
+        if (dl < next) next = dl;
+    }
+    return next;
+}
+
+/* Sleep on the waker until deadline (or a signal), counting the time as idle. */
+static void idle_wait(tm_task *t, int64_t deadline) {
+    idle_begin(t);
+    tm_waker_wait(t->waker, deadline);
+    idle_end(t);
+}
+
+static int process_element(tm_task *t, const tm_element *el) {
+    if (el->kind != TM_ELEM_RECORD) return FLINT_OK; /* watermarks and events come with later issues */
+    if (el->gate < 0 || el->gate >= t->n_gates)
+        return task_fail(t, FLINT_PROTOCOL, "a record arrived on unknown input gate %d", el->gate);
+    gate_info *g = &t->gates[el->gate];
+    flint_err err = {0};
+    if (flint_row_check(g->schema, el->data, el->len, &err)) {
+        const Flint__Rpc__InputGateDescriptor *gd = t->tdd->gates[el->gate];
+        const char *pid = el->channel >= 0 && (size_t)el->channel < gd->n_channels
+                              ? gd->channels[el->channel]->partition_id : "?";
+        return task_fail(t, FLINT_PROTOCOL, "malformed record on input gate %d, channel %d (partition %s): %s",
+                         el->gate, el->channel, pid, err.msg);
+    }
+    flint_row row = flint_row_view(g->schema, el->data, el->len, g->nfields);
+    return tm_op_process(t->chain.ops[0], &row);
+}
+
+/* End of input: end the chain, flush, end every partition. */
+static int finish_input(tm_task *t) {
+    int rc = tm_chain_end_input(&t->chain);
+    if (rc) return rc;
+    for (int i = 0; i < t->n_outs; i++) {
+        rc = tm_writer_event(t->outs[i].writer, TM_EVENT_END_OF_PARTITION, NULL, 0);
+        if (rc) return rc == FLINT_CANCELED ? rc : task_fail(t, rc, "ending result partition %s: %s",
+                                                              t->outs[i].pd->partition_id, flint_strerror(rc));
+    }
+    return FLINT_OK;
+}
+
+static int run_input_loop(tm_task *t) {
+    for (;;) {
+        int rc = run_mailbox(t);
+        if (rc) return rc;
+        tm_element el;
+        int n = 0;
+        while (n < INPUT_BATCH && (rc = tm_input_next(t->input, &el)) == FLINT_OK) {
+            n++;
+            int prc = process_element(t, &el);
+            if (prc) return prc;
+        }
+        if (rc == FLINT_CLOSED) return finish_input(t);
+        if (rc != FLINT_OK && rc != FLINT_UNAVAILABLE) {
+            const char *why = tm_input_error(t->input);
+            return task_fail(t, rc, "input failed: %s", why && why[0] ? why : flint_strerror(rc));
+        }
+        int64_t now = time_mono_ms();
+        int frc;
+        int64_t deadline = flush_due(t, now, &frc);
+        if (frc && frc != FLINT_CANCELED) return task_fail(t, frc, "flushing: %s", flint_strerror(frc));
+        if (rc == FLINT_UNAVAILABLE) idle_wait(t, deadline);
+    }
+}
+
+static int run_source_loop(tm_task *t) {
+    tm_op *head = t->chain.ops[0];
+    for (;;) {
+        int rc = run_mailbox(t);
+        if (rc) return rc;
+        int64_t now = time_mono_ms();
+        int frc;
+        int64_t deadline = flush_due(t, now, &frc);
+        if (frc && frc != FLINT_CANCELED) return task_fail(t, frc, "flushing: %s", flint_strerror(frc));
+        if (now + 100 < deadline) deadline = now + 100; /* check the mailbox at least this often */
+        tm_source_status st = TM_SOURCE_MORE;
+        int64_t wake = 0;
+        rc = head->kind->produce(head, deadline, &st, &wake);
+        idle_add_source(t);
+        if (rc) return rc;
+        if (st == TM_SOURCE_END) return finish_input(t);
+        if (st == TM_SOURCE_WAIT) {
+            now = time_mono_ms();
+            deadline = flush_due(t, now, &frc);
+            if (frc && frc != FLINT_CANCELED) return task_fail(t, frc, "flushing: %s", flint_strerror(frc));
+            if (wake < deadline) deadline = wake;
+            if (deadline > now) idle_wait(t, deadline);
+        }
+    }
+}
+
+/* ---- set up, run, tear down ------------------------------------------------------------------------ */
+
+static void report(tm_task *t, tm_task_state s, const char *error) {
+    if (t->cfg.on_state) t->cfg.on_state(t, s, error, t->cfg.ud);
+}
+
+static int setup(tm_task *t) {
+    const Flint__Rpc__TaskDeploymentDescriptor *d = t->tdd;
+    flint_err err = {0};
+    if (tm_chain_build(&t->chain, d->vertex, &t->rt, &err)) return task_fail(t, err.code ? err.code : FLINT_INVALID, "%s", err.msg);
+    tm_op *head = t->chain.ops[0];
+    if (!head->kind->produce && d->n_gates == 0)
+        return task_fail(t, FLINT_INVALID, "operator '%s' (%s) needs an input, but the task has no input gates",
+                         head->def->name, head->kind->name);
+    /* The metrics reader walks the writers and the input: they appear under its lock. */
+    pthread_mutex_lock(&t->m_mu);
+    int rc = setup_outputs(t);
+    if (!rc) rc = setup_input(t);
+    pthread_mutex_unlock(&t->m_mu);
+    if (rc) return rc;
+    return tm_chain_open(&t->chain);
+}
+
+static void teardown(tm_task *t, bool finished) {
+    pthread_mutex_lock(&t->m_mu);
+    t->final_bp_ns = read_counts(t, &t->final);
+    t->torn_down = true;
+    pthread_mutex_unlock(&t->m_mu);
+    for (int i = 0; i < t->n_outs; i++) {
+        net_out *o = &t->outs[i];
+        if (o->writer) tm_writer_free(o->writer);
+        if (o->partition) tm_partition_release(o->partition, !finished);
+        if (o->keyed) tm_keys_free(&o->keys);
+    }
+    free(t->outs);
+    t->outs = NULL;
+    t->n_outs = 0;
+    if (t->input) tm_input_free(t->input);
+    t->input = NULL;
+    for (int g = 0; g < t->n_gates; g++) flint_schema_free(t->gates[g].schema);
+    free(t->gates);
+    t->gates = NULL;
+    t->n_gates = 0;
+}
+
+static void *task_main(void *arg) {
+    tm_task *t = arg;
+    report(t, TM_TASK_INITIALIZING, NULL);
+    int rc = setup(t);
+    if (!rc && !atomic_load(&t->cancel_requested)) {
+        report(t, TM_TASK_RUNNING, NULL);
+        rc = t->chain.ops[0]->kind->produce ? run_source_loop(t) : run_input_loop(t);
+    }
+    bool canceled = atomic_load(&t->cancel_requested);
+    bool ok = rc == FLINT_OK && !t->rt.failed && !canceled;
+    /* Operators close after their partitions ended (sinks flush their files here): a failure in
+     * close still fails the task. */
+    tm_chain_close(&t->chain);
+    ok = ok && !t->rt.failed;
+    teardown(t, ok);
+    tm_task_state final;
+    const char *error = NULL;
+    if (canceled) {
+        final = TM_TASK_CANCELED;
+    } else if (ok) {
+        final = TM_TASK_FINISHED;
+    } else {
+        final = TM_TASK_FAILED;
+        if (!t->rt.failed) task_fail(t, rc, "%s", flint_strerror(rc));
+        error = t->rt.err.msg;
+    }
+    if (final == TM_TASK_FAILED) log_warn("%s failed: %s", t->name, error);
+    else log_info("%s switched to %s", t->name, tm_task_state_name(final));
+    atomic_store(&t->ended, true);
+    report(t, final, error);
+    return NULL;
+}
+
+/* ---- the executor's side ------------------------------------------------------------------------------ */
+
+static void signal_waker(void *ud) { tm_waker_signal(ud); }
+
+tm_task *tm_task_new(const Flint__Rpc__TaskDeploymentDescriptor *tdd, const tm_task_config *cfg) {
+    assert(tdd && tdd->vertex && cfg);
+    tm_task *t = XNEW(tm_task);
+    t->tdd = tdd;
+    t->cfg = *cfg;
+    t->artifact = xstrdup(cfg->artifact ? cfg->artifact : "");
+    t->cfg.artifact = t->artifact;
+    const Flint__Graph__JobVertex *v = tdd->vertex;
+    int p = v->parallelism > 0 ? v->parallelism : 1;
+    t->name = xasprintf("%s (%d/%d)", v->name && v->name[0] ? v->name : "task", tdd->subtask_index + 1, p);
+    t->waker = tm_waker_new();
+    t->mailbox = tm_mailbox_new(signal_waker, t->waker);
+    atomic_init(&t->cancel_requested, false);
+    atomic_init(&t->ended, false);
+    pthread_mutex_init(&t->m_mu, NULL);
+    atomic_init(&t->idle_ns, 0);
+    atomic_init(&t->idle_start, 0);
+    atomic_init(&t->idle_seq, 0);
+    t->s_ns = time_mono_ns();
+    t->buffer_timeout_ms = tdd->buffer_timeout_ms;
+    t->rt.subtask = tdd->subtask_index;
+    t->rt.parallelism = p;
+    t->rt.max_parallelism = tdd->max_parallelism > 0 ? tdd->max_parallelism
+                            : v->max_parallelism > 0 ? v->max_parallelism
+                                                     : 128;
+    t->rt.task_name = t->name;
+    t->rt.job_params = tdd->params;
+    t->rt.n_job_params = tdd->n_params;
+    t->rt.dl = cfg->dl;
+    t->rt.artifact = t->artifact;
+    return t;
+}
+
+int tm_task_start(tm_task *t, flint_err *err) {
+    int rc = pthread_create(&t->thread, NULL, task_main, t);
+    if (rc) return flint_err_set(err, FLINT_ERR, "cannot start a thread for %s: %s", t->name, strerror(rc));
+    t->started = true;
+    char tname[16];
+    snprintf(tname, sizeof tname, "task-%d", t->tdd->subtask_index);
+    pthread_setname_np(t->thread, tname);
+    return FLINT_OK;
+}
+
+void tm_task_cancel(tm_task *t) {
+    if (atomic_exchange(&t->cancel_requested, true)) return;
+    tm_waker_cancel(t->waker);
+    tm_mailbox_put(t->mailbox, cancel_mail, t);
+}
+
+void tm_task_join(tm_task *t) {
+    if (!t->started) return;
+    pthread_join(t->thread, NULL);
+    t->started = false;
+}
+
+bool tm_task_join_timeout(tm_task *t, int64_t timeout_ms) {
+    if (!t->started) return true;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (timeout_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    if (pthread_timedjoin_np(t->thread, NULL, &ts) != 0) return false;
+    t->started = false;
+    return true;
+}
+
+void tm_task_free(tm_task *t) {
+    if (!t) return;
+    assert(!t->started);
+    tm_mailbox_free(t->mailbox);
+    tm_waker_free(t->waker);
+    pthread_mutex_destroy(&t->m_mu);
+    free(t->artifact);
+    free(t->name);
+    free(t);
+}
+
+const char *tm_task_name(const tm_task *t) { return t->name; }
+bool tm_task_ended(tm_task *t) { return atomic_load(&t->ended); }
