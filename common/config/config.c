@@ -389,6 +389,10 @@ int config_validate(const flint_config *cfg, flint_err *err) {
         return flint_err_set(err, FLINT_CONFIG,
                              "cluster.registration.max-timeout must not be smaller than "
                              "cluster.registration.initial-timeout");
+    const char *backend = config_str(cfg, CFG_STATE_BACKEND_TYPE);
+    if (strcmp(backend, "hashmap") != 0 && strcmp(backend, "rocksdb") != 0)
+        return flint_err_set(err, FLINT_CONFIG, "state.backend.type: expected hashmap or rocksdb, got '%s'",
+                             backend);
     if (log_level_parse(config_str(cfg, CFG_ENV_LOG_LEVEL)) < 0)
         return flint_err_set(err, FLINT_CONFIG,
                              "env.log.level: expected DEBUG, INFO, WARN or ERROR, got '%s'",

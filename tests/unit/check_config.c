@@ -298,14 +298,14 @@ START_TEST(test_unknown_key_kept) {
     const char *path;
     int rc = load_text(cfg,
                        "rest.port: 9000\n"
-                       "state.backend.type: rocksdb\n"
+                       "state.backend.flavour: rocksdb\n"
                        "metrics:\n"
                        "  reporter: jmx\n",
                        &path, &err);
     log_shutdown();
     ck_assert_msg(rc == 0, "an unknown key is an error: %s", err.msg);
     ck_assert_int_eq(config_unknown_count(cfg), 2);
-    ck_assert_str_eq(config_get(cfg, "state.backend.type"), "rocksdb");
+    ck_assert_str_eq(config_get(cfg, "state.backend.flavour"), "rocksdb");
     ck_assert_str_eq(config_get(cfg, "metrics.reporter"), "jmx");
     ck_assert_int_eq(config_int(cfg, CFG_REST_PORT), 9000);
 
@@ -317,7 +317,7 @@ START_TEST(test_unknown_key_kept) {
     log[n] = '\0';
     fclose(f);
     char want[PATH_MAX + 64];
-    snprintf(want, sizeof want, "%s:2: unknown configuration key 'state.backend.type'", path);
+    snprintf(want, sizeof want, "%s:2: unknown configuration key 'state.backend.flavour'", path);
     assert_contains(log, want);
     snprintf(want, sizeof want, "%s:4: unknown configuration key 'metrics.reporter'", path);
     assert_contains(log, want);

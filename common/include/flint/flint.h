@@ -163,4 +163,219 @@ flint_stream *flint_param(flint_stream *s, const char *key, const char *value);
 flint_stream *flint_with_open(flint_stream *s, flint_fn open_fn);
 flint_stream *flint_with_close(flint_stream *s, flint_fn close_fn);
 
+/* ==== Event time, state, timers, windows and joins ==========================================
+ * (DESIGN.md section 7.) Every record may carry an event timestamp (epoch ms) next to its row;
+ * watermarks flow with the records. Keyed state is scoped to the current key and organised by
+ * key group; every state kind works on both state backends (state.backend.type: hashmap,
+ * rocksdb). */
+
+#define FLINT_NO_TIMESTAMP INT64_MIN
+#define FLINT_MAX_WATERMARK INT64_MAX
+
+typedef enum flint_time_domain { FLINT_EVENT_TIME, FLINT_PROCESSING_TIME } flint_time_domain;
+
+/* ---- timestamps and watermarks ----------------------------------------------------------- */
+/* The event timestamp of a row, in epoch ms. */
+typedef int64_t (*flint_timestamp_fn)(flint_ctx *ctx, const flint_row *in);
+
+/* How a stream gets its timestamps and watermarks (Flink's WatermarkStrategy). Watermarks are
+ * bounded out-of-orderness: max timestamp seen - max_out_of_orderness_ms - 1 (0 is Flink's
+ * forMonotonousTimestamps), emitted every pipeline.auto-watermark-interval. With idleness_ms > 0
+ * a subtask that sees no row for that long marks itself idle and is ignored downstream until its
+ * next row. The end of a bounded input emits FLINT_MAX_WATERMARK. */
+typedef struct flint_watermark_strategy {
+    const char *timestamp_field;      /* a TIMESTAMP(3) or BIGINT field holding epoch ms, or: */
+    flint_fn timestamp_fn;            /* a flint_timestamp_fn (when timestamp_field is NULL) */
+    int64_t max_out_of_orderness_ms;
+    int64_t idleness_ms;              /* 0: never idle */
+} flint_watermark_strategy;
+
+flint_stream *flint_assign_timestamps_and_watermarks(flint_stream *in, flint_watermark_strategy ws);
+
+/* The current record's event timestamp (FLINT_NO_TIMESTAMP when it has none); in on_timer, the
+ * timer's time. */
+int64_t flint_ctx_timestamp(const flint_ctx *ctx);
+/* The operator's current event-time watermark (INT64_MIN before the first). */
+int64_t flint_ctx_current_watermark(const flint_ctx *ctx);
+/* Wall clock, epoch ms, as the timer service sees it. */
+int64_t flint_ctx_current_processing_time(const flint_ctx *ctx);
+
+/* ---- keyed state ----------------------------------------------------------------------------
+ * Obtained in an open function (flint_with_open) of a keyed operator and used in its process and
+ * on_timer functions, where it is scoped to the current key. Handles belong to the operator.
+ * ttl_ms > 0: an entry expires ttl_ms after it was last written (Flink's OnCreateAndWrite,
+ * NeverReturnExpired); expired entries are dropped when read and when a snapshot is taken. Row
+ * views returned by getters stay valid until the next call on any state of the operator. */
+typedef struct flint_state flint_state;
+typedef struct flint_state_iter flint_state_iter;
+
+typedef struct flint_state_desc {
+    const char *name;                 /* unique per operator */
+    const char *schema;               /* value (VALUE, LIST, REDUCING), map value (MAP),
+                                         accumulator (AGGREGATING) */
+    const char *key_schema;           /* MAP: the user key's columns */
+    flint_fn reduce_fn;               /* REDUCING: a flint_reduce_fn */
+    flint_fn agg_create, agg_add, agg_merge, agg_result;   /* AGGREGATING: flint_agg_*_fn */
+    const char *result_schema;        /* AGGREGATING: what agg_result builds */
+    int64_t ttl_ms;
+} flint_state_desc;
+
+flint_state *flint_state_value(flint_ctx *ctx, const flint_state_desc *desc);
+flint_state *flint_state_list(flint_ctx *ctx, const flint_state_desc *desc);
+flint_state *flint_state_map(flint_ctx *ctx, const flint_state_desc *desc);
+flint_state *flint_state_reducing(flint_ctx *ctx, const flint_state_desc *desc);
+flint_state *flint_state_aggregating(flint_ctx *ctx, const flint_state_desc *desc);
+
+/* Value state: false when there is no (unexpired) value. */
+bool flint_value_get(flint_state *st, flint_row *out);
+void flint_value_update(flint_state *st, const flint_row *value);
+/* List state. */
+void flint_list_add(flint_state *st, const flint_row *value);
+void flint_list_update(flint_state *st, int n, const flint_row *values);
+flint_state_iter *flint_list_iter(flint_state *st);
+/* Map state. */
+bool flint_map_get(flint_state *st, const flint_row *key, flint_row *out);
+void flint_map_put(flint_state *st, const flint_row *key, const flint_row *value);
+void flint_map_remove(flint_state *st, const flint_row *key);
+bool flint_map_contains(flint_state *st, const flint_row *key);
+flint_state_iter *flint_map_iter(flint_state *st);
+/* Reducing and aggregating state: add folds the value in; get reads the result. */
+void flint_state_add(flint_state *st, const flint_row *value);
+bool flint_state_get(flint_state *st, flint_row *out);
+/* Any kind: drop the current key's entry. */
+void flint_state_clear(flint_state *st);
+/* Iteration (list: values; map: key and value). The iterator is freed when it is exhausted or
+ * with flint_state_iter_close. */
+bool flint_state_iter_next(flint_state_iter *it, flint_row *key, flint_row *value);
+void flint_state_iter_close(flint_state_iter *it);
+
+/* Operator (non-keyed) state: a list per operator instance, redistributed round robin when the
+ * parallelism changes (Flink's ListState of CheckpointedFunction). */
+flint_state *flint_state_operator_list(flint_ctx *ctx, const flint_state_desc *desc);
+/* Broadcast state: a map every parallel instance holds in full; writable only while processing
+ * the broadcast input of flint_broadcast_process. */
+flint_state *flint_state_broadcast(flint_ctx *ctx, const flint_state_desc *desc);
+
+/* ---- aggregate functions (window aggregates, aggregating state) ------------------------------- */
+typedef void (*flint_agg_create_fn)(flint_ctx *ctx, flint_row_builder *acc);
+typedef void (*flint_agg_add_fn)(flint_ctx *ctx, const flint_row *acc, const flint_row *in,
+                                 flint_row_builder *out_acc);
+typedef void (*flint_agg_merge_fn)(flint_ctx *ctx, const flint_row *a, const flint_row *b,
+                                   flint_row_builder *out_acc);
+typedef void (*flint_agg_result_fn)(flint_ctx *ctx, const flint_row *acc, flint_row_builder *out);
+
+/* ---- process functions, timers, side outputs ---------------------------------------------------- */
+/* on_timer of a keyed process function: the timer's key is current (flint_ctx_current_key). */
+typedef void (*flint_on_timer_fn)(flint_ctx *ctx, int64_t timestamp, flint_time_domain domain,
+                                  flint_collector *out);
+
+/* A keyed process function: process_fn is a flint_flat_map_fn with keyed state and timers;
+ * on_timer_fn (FLINT_FN or (flint_fn){0}) fires registered timers. */
+flint_stream *flint_keyed_process(flint_keyed_stream *in, flint_fn process_fn, flint_fn on_timer_fn,
+                                  const char *out_schema);
+/* Timers of the current key (keyed operators only). Registering the same time twice is one
+ * timer. Event-time timers fire when the watermark passes them; processing-time timers when
+ * the wall clock does. */
+void flint_timer_register_event_time(flint_ctx *ctx, int64_t timestamp);
+void flint_timer_delete_event_time(flint_ctx *ctx, int64_t timestamp);
+void flint_timer_register_processing_time(flint_ctx *ctx, int64_t timestamp);
+void flint_timer_delete_processing_time(flint_ctx *ctx, int64_t timestamp);
+/* The current key as a row of the key's schema (key fields, or the key selector's schema). */
+flint_row flint_ctx_current_key(const flint_ctx *ctx);
+
+/* Side outputs: an operator emits rows of a declared tag; flint_side_output is that stream. */
+flint_stream *flint_side_output(flint_stream *op, const char *tag, const char *schema);
+flint_row_builder *flint_side_out_row(flint_collector *out, const char *tag);
+void flint_emit_side(flint_collector *out, const char *tag);
+
+/* ---- two inputs --------------------------------------------------------------------------------- */
+typedef struct flint_connected flint_connected;
+/* Connect two streams (each optionally keyed; keyed ones must have equal key types). */
+flint_connected *flint_connect(flint_stream *a, flint_stream *b);
+flint_connected *flint_connect_keyed(flint_keyed_stream *a, flint_keyed_stream *b);
+/* process1_fn/process2_fn are flint_flat_map_fn for rows of a and b; on_timer_fn as in
+ * flint_keyed_process (keyed connections only). */
+flint_stream *flint_co_process(flint_connected *c, flint_fn process1_fn, flint_fn process2_fn,
+                               flint_fn on_timer_fn, const char *out_schema);
+/* Broadcast state pattern: rows of in go to process_fn (broadcast state read-only), rows of the
+ * broadcast stream bc to every parallel instance's process_bc_fn (broadcast state writable). */
+flint_stream *flint_broadcast_process(flint_stream *in, flint_stream *bc, flint_fn process_fn,
+                                      flint_fn process_bc_fn, const char *out_schema);
+
+/* ---- windows ----------------------------------------------------------------------------------- */
+typedef enum flint_window_kind {
+    FLINT_WINDOW_TUMBLING,            /* size_ms [, offset_ms] */
+    FLINT_WINDOW_SLIDING,             /* size_ms, slide_ms [, offset_ms] */
+    FLINT_WINDOW_SESSION,             /* gap_ms; merging */
+    FLINT_WINDOW_COUNT_TUMBLING,      /* size (elements) */
+    FLINT_WINDOW_COUNT_SLIDING        /* size, slide (elements) */
+} flint_window_kind;
+
+typedef struct flint_window_spec {
+    flint_window_kind kind;
+    flint_time_domain domain;         /* time windows */
+    int64_t size, slide, offset, gap; /* ms, or elements for count windows */
+} flint_window_spec;
+
+typedef enum flint_trigger_kind {
+    FLINT_TRIGGER_DEFAULT,            /* the assigner's: event time, processing time or count */
+    FLINT_TRIGGER_EVENT_TIME,
+    FLINT_TRIGGER_PROCESSING_TIME,
+    FLINT_TRIGGER_COUNT               /* fires every count elements */
+} flint_trigger_kind;
+
+typedef struct flint_trigger {
+    flint_trigger_kind kind;
+    int64_t count;
+    bool purging;                     /* PurgingTrigger: clear the window's contents on fire */
+} flint_trigger;
+
+typedef struct flint_windowed_stream flint_windowed_stream;
+
+flint_windowed_stream *flint_window(flint_keyed_stream *in, flint_window_spec spec);
+flint_windowed_stream *flint_window_trigger(flint_windowed_stream *w, flint_trigger trigger);
+/* Evictors (window process functions only): keep the last count elements, or those within
+ * time_ms of the newest. */
+flint_windowed_stream *flint_window_evict_count(flint_windowed_stream *w, int64_t count);
+flint_windowed_stream *flint_window_evict_time(flint_windowed_stream *w, int64_t time_ms);
+/* Late records within allowed_lateness_ms of a fired window's end re-fire it (event time). */
+flint_windowed_stream *flint_allowed_lateness(flint_windowed_stream *w, int64_t allowed_lateness_ms);
+/* Records too late even for the allowed lateness go to this side output, unchanged. */
+flint_windowed_stream *flint_side_output_late_data(flint_windowed_stream *w, const char *tag);
+
+/* Window results are rows of (the key fields..., window_start TIMESTAMP(3), window_end
+ * TIMESTAMP(3) (exclusive), the result's fields...), as Flink SQL's window aggregations; their
+ * timestamp is window_end - 1. Count windows have window_start and window_end NULL. */
+flint_stream *flint_window_reduce(flint_windowed_stream *w, flint_fn reduce_fn);
+/* Built-in aggregates over one field (count takes NULL): result column "count BIGINT",
+ * "sum <type>", "min <type>", "max <type>", "avg DOUBLE". */
+flint_stream *flint_window_count(flint_windowed_stream *w);
+flint_stream *flint_window_sum(flint_windowed_stream *w, const char *field);
+flint_stream *flint_window_min(flint_windowed_stream *w, const char *field);
+flint_stream *flint_window_max(flint_windowed_stream *w, const char *field);
+flint_stream *flint_window_avg(flint_windowed_stream *w, const char *field);
+/* A user aggregate: create/add/merge/result over an accumulator of acc_schema. */
+flint_stream *flint_window_aggregate(flint_windowed_stream *w, flint_fn create, flint_fn add,
+                                     flint_fn merge, flint_fn result, const char *acc_schema,
+                                     const char *result_schema);
+/* A process window function sees every element of the window. */
+typedef struct flint_time_window { int64_t start, end; } flint_time_window;
+typedef void (*flint_process_window_fn)(flint_ctx *ctx, const flint_time_window *w,
+                                        flint_state_iter *elements, flint_collector *out);
+flint_stream *flint_window_process(flint_windowed_stream *w, flint_fn process_fn,
+                                   const char *out_schema);
+
+/* ---- joins --------------------------------------------------------------------------------------- */
+/* join_fn builds one output row per matching pair. */
+typedef void (*flint_join_fn)(flint_ctx *ctx, const flint_row *left, const flint_row *right,
+                              flint_row_builder *out);
+/* Pairs of a and b with equal keys in the same window (tumbling, sliding or session, event or
+ * processing time), emitted when the window fires. */
+flint_stream *flint_window_join(flint_keyed_stream *a, flint_keyed_stream *b, flint_window_spec spec,
+                                flint_fn join_fn, const char *out_schema);
+/* Pairs with equal keys and b.ts in [a.ts + lower_ms, a.ts + upper_ms] (event time); state is
+ * dropped as the watermark passes. Output timestamp: max(a.ts, b.ts). */
+flint_stream *flint_interval_join(flint_keyed_stream *a, flint_keyed_stream *b, int64_t lower_ms,
+                                  int64_t upper_ms, flint_fn join_fn, const char *out_schema);
+
 #endif
