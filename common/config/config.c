@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <yaml.h>
 
 #define LOG_MODULE "config"
@@ -393,6 +394,26 @@ int config_validate(const flint_config *cfg, flint_err *err) {
     if (strcmp(backend, "hashmap") != 0 && strcmp(backend, "rocksdb") != 0)
         return flint_err_set(err, FLINT_CONFIG, "state.backend.type: expected hashmap or rocksdb, got '%s'",
                              backend);
+    static const struct { config_key key; const char *choices[4]; } choice_keys[] = {
+        {CFG_CHECKPOINTING_MODE, {"EXACTLY_ONCE", "AT_LEAST_ONCE"}},
+        {CFG_CHECKPOINTING_RETENTION,
+         {"NO_EXTERNALIZED_CHECKPOINTS", "DELETE_ON_CANCELLATION", "RETAIN_ON_CANCELLATION"}},
+        {CFG_RESTART_STRATEGY_TYPE, {"", "none", "fixed-delay", "failure-rate"}},
+    };
+    for (size_t i = 0; i < sizeof choice_keys / sizeof choice_keys[0]; i++) {
+        const char *v = config_str(cfg, choice_keys[i].key);
+        bool ok = false;
+        char expected[160] = "";
+        for (int c = 0; c < 4 && choice_keys[i].choices[c]; c++) {
+            if (strcasecmp(v, choice_keys[i].choices[c]) == 0) ok = true;
+            if (choice_keys[i].choices[c][0])
+                snprintf(expected + strlen(expected), sizeof expected - strlen(expected), "%s%s",
+                         expected[0] ? ", " : "", choice_keys[i].choices[c]);
+        }
+        if (!ok)
+            return flint_err_set(err, FLINT_CONFIG, "%s: expected one of %s, got '%s'",
+                                 config_info(choice_keys[i].key)->name, expected, v);
+    }
     if (log_level_parse(config_str(cfg, CFG_ENV_LOG_LEVEL)) < 0)
         return flint_err_set(err, FLINT_CONFIG,
                              "env.log.level: expected DEBUG, INFO, WARN or ERROR, got '%s'",
