@@ -2,13 +2,14 @@
 #   make            build everything (installs missing Debian packages first, see scripts/install-deps.sh)
 #   make test       build and run all test tiers; ends with "N passed, N failed"
 #   make SANITIZE=1 build with ASan+UBSan (objects are rebuilt when the flags change)
+#   make bench      build and run the benchmarks (bench/run.sh; BENCH_ARGS="-k shuffle" picks some)
 #   make demo       start a local cluster and show its status (scripts/demo.sh)
 #   make docs       regenerate docs/config.md from the config key table
 #   make clean      remove build/
 
 BUILD    := build
 CC       ?= cc
-PKGS     := libevent libevent_pthreads libprotobuf-c yaml-0.1 jansson libxxhash
+PKGS     := libevent libevent_pthreads libprotobuf-c yaml-0.1 jansson libxxhash rocksdb
 OPT      ?= -O2
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wno-unused-parameter -fPIC -pthread \
                -Icommon/include -Icommon -I$(BUILD)/gen -Ijobmanager -Itaskmanager -Iclient
@@ -155,5 +156,32 @@ $(BUILD)/tests/jobs/%.so: tests/jobs/%.c $(wildcard common/include/flint/*.h) $(
 	$(CC) $(JOB_CFLAGS) -o $@ $<
 
 comma := ,
+
+# ---- benchmarks: `make bench` (bench/run.sh; never part of `make test`) -------------------------
+# Bench programs (same-run baselines) are built with the daemons' flags into build/bench/; bench
+# jobs, like examples, against the public headers only into build/bench/jobs/.
+BENCH_PROGS := $(BUILD)/bench/tcp_loopback \
+               $(if $(and $(wildcard common/nexmark/nexmark.c),$(wildcard bench/nexmark_gen_loop.c)),$(BUILD)/bench/nexmark_gen_loop)
+BENCH_JOBS  := $(patsubst bench/jobs/%.c,$(BUILD)/bench/jobs/%.so,$(wildcard bench/jobs/*.c))
+
+.PHONY: bench bench-build
+bench: deps
+	@$(MAKE) --no-print-directory build bench-build
+	@bench/run.sh $(BENCH_ARGS)
+
+bench-build: $(BENCH_PROGS) $(BENCH_JOBS) $(BUILD)/tests/freeport
+
+$(BUILD)/bench/tcp_loopback: bench/tcp_loopback.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(LDSAN) -o $@ $<
+
+$(BUILD)/bench/nexmark_gen_loop: bench/nexmark_gen_loop.c $(LIBFLINT) $(BUILD)/.flags | $(PROTO_H)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< -L$(BUILD)/lib -lflint -Wl,-rpath,'$$ORIGIN/../lib' $(LDLIBS)
+
+$(BUILD)/bench/jobs/%.so: bench/jobs/%.c $(wildcard common/include/flint/*.h) $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(JOB_CFLAGS) -o $@ $<
+# ---- end of benchmarks ---------------------------------------------------------------------------
 
 -include $(shell find $(BUILD)/obj $(BUILD)/gen -name '*.d' 2>/dev/null)

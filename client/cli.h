@@ -21,6 +21,10 @@ typedef struct cli {
     flint_config *cfg;         /* loaded from opts before the verb runs; owned */
     bool detached;             /* run -d: print the job id and return */
     int parallelism;           /* run/info -p N; 0 when not given (then parallelism.default) */
+    const char *savepoint_path;   /* run -s PATH: restore from this savepoint; NULL when not given */
+    bool allow_non_restored;   /* run -n: skip savepoint state of operators the job no longer has */
+    const char *stop_dir;      /* stop --savepoint-path DIR; NULL: state.savepoints.dir */
+    bool drain;                /* stop --drain */
 } cli;
 
 /* Send req to the jobmanager and wait for the reply (rpc.ask.timeout). On failure prints one line
@@ -35,9 +39,12 @@ int cli_usage_error(const cli *c, const char *fmt, ...) __attribute__((format(pr
 int cli_list(cli *c);
 int cli_overview(cli *c);
 int cli_config(cli *c);
-/* cli_job.c: run [-d] [-p N] job.so [args], info [-p N] job.so [args], cancel JOBID */
+/* cli_job.c: run [-d] [-p N] [-s PATH [-n]] job.so [args], info [-p N] job.so [args],
+ * cancel JOBID, savepoint JOBID [DIR], stop [--savepoint-path DIR] [--drain] JOBID */
 int cli_run(cli *c);
 int cli_info(cli *c);
 int cli_cancel(cli *c);
+int cli_savepoint(cli *c);
+int cli_stop(cli *c);
 
 #endif

@@ -1,9 +1,11 @@
-/* Verbs about jobs: run (load the artifact, run its main, chain, check, submit, follow), info (the
- * plan, without contacting the jobmanager) and cancel. */
+/* Verbs about jobs: run (load the artifact, run its main, chain, check, submit, follow; -s restores
+ * a savepoint), info (the plan, without contacting the jobmanager), cancel, savepoint and stop
+ * (trigger, then poll the request until the jobmanager reports its outcome). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "cli_artifact.h"
@@ -128,6 +130,15 @@ static int follow(cli *c, const char *job_id) {
     }
 }
 
+/* path made absolute against the working directory (the jobmanager has another one); caller
+ * frees. */
+static char *absolute_path(const char *path) {
+    if (path[0] == '/') return xstrdup(path);
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd)) return xstrdup(path);
+    return xasprintf("%s/%s", cwd, path);
+}
+
 /* Submit job (and the artifact when it names user functions); prints the job id. */
 static int submit(job_run *r, flint_env *env, Flint__Graph__JobGraph *job) {
     uint8_t *bytes = NULL;
@@ -146,6 +157,12 @@ static int submit(job_run *r, flint_env *env, Flint__Graph__JobGraph *job) {
     msg.graph = job;
     msg.artifact.data = bytes;
     msg.artifact.len = len;
+    char *savepoint = NULL;
+    if (r->c->savepoint_path) {
+        savepoint = absolute_path(r->c->savepoint_path);
+        msg.savepoint_path = savepoint;
+        msg.allow_non_restored_state = r->c->allow_non_restored;
+    }
     rpc_envelope req = FLINT__RPC__ENVELOPE__INIT;
     req.body_case = FLINT__RPC__ENVELOPE__BODY_SUBMIT_JOB;
     req.submit_job = &msg;
@@ -153,6 +170,7 @@ static int submit(job_run *r, flint_env *env, Flint__Graph__JobGraph *job) {
     size_t max_frame = (size_t)config_int(r->c->cfg, CFG_RPC_MAX_FRAME_SIZE);
     if (size > max_frame) {
         free(bytes);
+        free(savepoint);
         return graph_env_fail(env, FLINT_TOO_LARGE,
                               "%s: the job with its artifact is %zu bytes, more than "
                               "rpc.max-frame-size (%zu bytes)",
@@ -160,6 +178,7 @@ static int submit(job_run *r, flint_env *env, Flint__Graph__JobGraph *job) {
     }
     rpc_envelope *reply = cli_request(r->c, &req);
     free(bytes);
+    free(savepoint);
     if (!reply) {
         r->reported = true;
         return graph_env_fail(env, FLINT_UNAVAILABLE, "the job was not submitted");
@@ -307,4 +326,122 @@ int cli_cancel(cli *c) {
     rpc_envelope_free(reply);
     printf("Cancelled job %s.\n", id);
     return CLI_OK;
+}
+
+/* Poll GetSavepointStatus until the request is COMPLETED. Prints the outcome; returns the exit
+ * code. */
+static int wait_savepoint(cli *c, const char *job_id, const char *trigger_id) {
+    char host[256];
+    int port;
+    if (!jm_address(c, host, sizeof host, &port)) return CLI_FAILED;
+    int64_t timeout = config_int(c->cfg, CFG_RPC_ASK_TIMEOUT);
+    size_t max_frame = (size_t)config_int(c->cfg, CFG_RPC_MAX_FRAME_SIZE);
+    int64_t last_ok = time_mono_ms();
+    for (;;) {
+        Flint__Rpc__GetSavepointStatus msg = FLINT__RPC__GET_SAVEPOINT_STATUS__INIT;
+        msg.job_id = (char *)job_id;
+        msg.trigger_id = (char *)trigger_id;
+        rpc_envelope req = FLINT__RPC__ENVELOPE__INIT;
+        req.body_case = FLINT__RPC__ENVELOPE__BODY_GET_SAVEPOINT_STATUS;
+        req.get_savepoint_status = &msg;
+        rpc_envelope *reply = NULL;
+        flint_err err = {0};
+        int rc = rpc_call_sync(host, port, &req, timeout, max_frame, &reply, &err);
+        if (rc == FLINT_UNAVAILABLE || rc == FLINT_CLOSED || rc == FLINT_TIMEOUT) {
+            if (time_mono_ms() - last_ok > timeout) {
+                fprintf(stderr, "flint %s: lost contact with the jobmanager while waiting for the savepoint: %s\n",
+                        c->verb, err.msg);
+                return CLI_FAILED;
+            }
+            sleep_ms(FOLLOW_INTERVAL_MS);
+            continue;
+        }
+        if (rc != FLINT_OK) {
+            fprintf(stderr, "flint %s: %s\n", c->verb, err.msg);
+            return CLI_FAILED;
+        }
+        if (reply->body_case != FLINT__RPC__ENVELOPE__BODY_SAVEPOINT_STATUS) {
+            fprintf(stderr, "flint: unexpected answer from the jobmanager (%s)\n", rpc_body_name(reply));
+            rpc_envelope_free(reply);
+            return CLI_FAILED;
+        }
+        last_ok = time_mono_ms();
+        const Flint__Rpc__SavepointStatus *st = reply->savepoint_status;
+        if (st->status && strcmp(st->status, "COMPLETED") == 0) {
+            int code = CLI_OK;
+            if (st->location && st->location[0]) {
+                printf("Savepoint completed. Path: %s\n", st->location);
+                if (strcmp(c->verb, "savepoint") == 0)
+                    printf("You can resume your program from this savepoint with the run command.\n");
+            } else {
+                fprintf(stderr, "flint %s: the savepoint failed: %s\n", c->verb,
+                        st->failure_cause && st->failure_cause[0] ? st->failure_cause : "unknown cause");
+                code = CLI_FAILED;
+            }
+            rpc_envelope_free(reply);
+            fflush(stdout);
+            return code;
+        }
+        rpc_envelope_free(reply);
+        sleep_ms(FOLLOW_INTERVAL_MS);
+    }
+}
+
+/* The trigger id of a TriggerSavepoint / StopWithSavepoint answer, or NULL after printing why. */
+static char *trigger_answer(cli *c, rpc_envelope *reply) {
+    if (!reply) return NULL;
+    char *id = NULL;
+    if (reply->body_case == FLINT__RPC__ENVELOPE__BODY_ERROR)
+        fprintf(stderr, "flint %s: %s\n", c->verb, reply->error->message);
+    else if (reply->body_case != FLINT__RPC__ENVELOPE__BODY_TRIGGER_SAVEPOINT_RESPONSE)
+        fprintf(stderr, "flint: unexpected answer from the jobmanager (%s)\n", rpc_body_name(reply));
+    else
+        id = xstrdup(reply->trigger_savepoint_response->trigger_id);
+    rpc_envelope_free(reply);
+    return id;
+}
+
+int cli_savepoint(cli *c) {
+    if (c->nargs < 1) return cli_usage_error(c, "missing the job id");
+    const char *id = c->args[0];
+    if (!is_job_id(id)) return cli_usage_error(c, "'%s' is not a job id (32 hex digits)", id);
+    char *dir = c->nargs > 1 ? absolute_path(c->args[1]) : NULL;
+    Flint__Rpc__TriggerSavepoint msg = FLINT__RPC__TRIGGER_SAVEPOINT__INIT;
+    msg.job_id = (char *)id;
+    if (dir) msg.target_directory = dir;
+    rpc_envelope req = FLINT__RPC__ENVELOPE__INIT;
+    req.body_case = FLINT__RPC__ENVELOPE__BODY_TRIGGER_SAVEPOINT;
+    req.trigger_savepoint = &msg;
+    printf("Triggering savepoint for job %s.\n", id);
+    fflush(stdout);
+    char *trigger = trigger_answer(c, cli_request(c, &req));
+    free(dir);
+    if (!trigger) return CLI_FAILED;
+    printf("Waiting for response...\n");
+    fflush(stdout);
+    int rc = wait_savepoint(c, id, trigger);
+    free(trigger);
+    return rc;
+}
+
+int cli_stop(cli *c) {
+    if (c->nargs < 1) return cli_usage_error(c, "missing the job id");
+    const char *id = c->args[0];
+    if (!is_job_id(id)) return cli_usage_error(c, "'%s' is not a job id (32 hex digits)", id);
+    char *dir = c->stop_dir ? absolute_path(c->stop_dir) : NULL;
+    Flint__Rpc__StopWithSavepoint msg = FLINT__RPC__STOP_WITH_SAVEPOINT__INIT;
+    msg.job_id = (char *)id;
+    if (dir) msg.target_directory = dir;
+    msg.drain = c->drain;
+    rpc_envelope req = FLINT__RPC__ENVELOPE__INIT;
+    req.body_case = FLINT__RPC__ENVELOPE__BODY_STOP_WITH_SAVEPOINT;
+    req.stop_with_savepoint = &msg;
+    printf("Suspending job \"%s\" with a savepoint%s.\n", id, c->drain ? " (draining its input first)" : "");
+    fflush(stdout);
+    char *trigger = trigger_answer(c, cli_request(c, &req));
+    free(dir);
+    if (!trigger) return CLI_FAILED;
+    int rc = wait_savepoint(c, id, trigger);
+    free(trigger);
+    return rc;
 }

@@ -14,7 +14,7 @@
 
 /* Verb flags: which verb-specific options it takes, and whether its arguments after the first
  * belong to a job (run and info pass them to flint_job_main untouched). */
-enum { VERB_DETACHED = 1, VERB_PARALLELISM = 2, VERB_JOB_ARGS = 4 };
+enum { VERB_DETACHED = 1, VERB_PARALLELISM = 2, VERB_JOB_ARGS = 4, VERB_RESTORE = 8, VERB_STOP = 16 };
 
 typedef struct verb {
     const char *name;
@@ -29,13 +29,19 @@ static const verb verbs[] = {
     {"run", cli_run, 1, "job.so [job arguments...]",
      "Run a job: load the artifact, build and check its job graph, submit it and follow it "
      "until it ends (-d: print the job id and return).",
-     VERB_DETACHED | VERB_PARALLELISM | VERB_JOB_ARGS},
+     VERB_DETACHED | VERB_PARALLELISM | VERB_JOB_ARGS | VERB_RESTORE},
     {"info", cli_info, 1, "job.so [job arguments...]",
      "Print the job graph a job would submit (vertices, chained operators, parallelism, edges); "
      "the jobmanager is not contacted.",
      VERB_PARALLELISM | VERB_JOB_ARGS},
     {"list", cli_list, 0, "", "List the jobs of the cluster and their states.", 0},
     {"cancel", cli_cancel, 1, "JOBID", "Cancel a running job.", 0},
+    {"savepoint", cli_savepoint, 2, "JOBID [DIR]",
+     "Take a savepoint of a running job into DIR (default: state.savepoints.dir) and print its path; "
+     "the job keeps running.", 0},
+    {"stop", cli_stop, 1, "JOBID",
+     "Stop a running job with a savepoint: the sources stop, a final savepoint is taken and the job "
+     "finishes; prints the savepoint's path.", VERB_STOP},
     {"overview", cli_overview, 0, "", "Show the cluster: taskmanagers, slots and jobs.", 0},
     {"config", cli_config, 64, "[KEY...]",
      "Print the effective value of each KEY (all keys set when none is given).", 0},
@@ -64,6 +70,16 @@ static void usage_verb(FILE *out, const verb *v) {
     if (v->flags & VERB_PARALLELISM)
         fprintf(out, "  -p, --parallelism N         parallelism of operators that set none and whose\n"
                      "                              job sets none (default: parallelism.default)\n");
+    if (v->flags & VERB_RESTORE)
+        fprintf(out, "  -s, --fromSavepoint PATH    start from a savepoint or retained checkpoint\n"
+                     "                              (its directory or its _metadata file)\n"
+                     "  -n, --allowNonRestoredState skip savepoint state of operators that are no\n"
+                     "                              longer in the job\n");
+    if (v->flags & VERB_STOP)
+        fprintf(out, "  -p, --savepoint-path DIR    where the savepoint goes\n"
+                     "                              (default: state.savepoints.dir)\n"
+                     "  -d, --drain                 end the sources' input first (MAX watermark): event\n"
+                     "                              time windows fire before the savepoint\n");
     fprintf(out, "%s", common_help);
     if (v->flags & VERB_JOB_ARGS)
         fprintf(out, "\nOptions go before job.so; everything after it is passed to the job's\n"
@@ -134,6 +150,31 @@ static int parse_args(cli *c, const verb *v, int argc, char **argv) {
             i += 2;
             continue;
         }
+        if ((v->flags & VERB_RESTORE) &&
+            (strcmp(a, "-s") == 0 || strcmp(a, "--fromSavepoint") == 0 || strcmp(a, "--from-savepoint") == 0)) {
+            if (i + 1 >= argc || !argv[i + 1][0]) return cli_usage_error(c, "%s needs a savepoint path", a);
+            c->savepoint_path = argv[i + 1];
+            i += 2;
+            continue;
+        }
+        if ((v->flags & VERB_RESTORE) && (strcmp(a, "-n") == 0 || strcmp(a, "--allowNonRestoredState") == 0 ||
+                                          strcmp(a, "--allow-non-restored-state") == 0)) {
+            c->allow_non_restored = true;
+            i++;
+            continue;
+        }
+        if ((v->flags & VERB_STOP) && (strcmp(a, "-p") == 0 || strcmp(a, "--savepoint-path") == 0 ||
+                                       strcmp(a, "--savepointPath") == 0)) {
+            if (i + 1 >= argc || !argv[i + 1][0]) return cli_usage_error(c, "%s needs a directory", a);
+            c->stop_dir = argv[i + 1];
+            i += 2;
+            continue;
+        }
+        if ((v->flags & VERB_STOP) && (strcmp(a, "-d") == 0 || strcmp(a, "--drain") == 0)) {
+            c->drain = true;
+            i++;
+            continue;
+        }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage_verb(stdout, v);
             return CLI_OK;
@@ -156,6 +197,8 @@ static int parse_args(cli *c, const verb *v, int argc, char **argv) {
         c->args[c->nargs++] = argv[i++];
     }
     if (c->opts.log_file) return cli_usage_error(c, "--log-file is for the daemons");
+    if (c->allow_non_restored && !c->savepoint_path)
+        return cli_usage_error(c, "-n (--allowNonRestoredState) needs -s PATH");
     return -1;
 }
 

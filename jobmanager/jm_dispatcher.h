@@ -2,6 +2,10 @@
  * checks, artifact hash), hands them to the scheduler, routes what happens to a job (task state
  * updates, deployment and cancel outcomes, lost taskmanagers, metrics, timeouts) to its job
  * master (jm_job), answers list/get/cancel, and keeps finished jobs for REST and `flint list`.
+ * Each job has a checkpoint coordinator (jm_checkpoint.h) and a restart strategy (jm_restart.h)
+ * configured from the cluster configuration with the job's own configuration on top; the
+ * dispatcher wires them to the job: failures go through the restart strategy, a restart
+ * redeploys every task with the state of the latest completed checkpoint.
  * No sockets: jm_server turns RPC messages into these calls and passes the transport in. */
 #ifndef FLINT_JM_DISPATCHER_H
 #define FLINT_JM_DISPATCHER_H
@@ -9,9 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config/config.h"
 #include "flint/status.h"
 #include "jm_artifacts.h"
+#include "jm_checkpoint.h"
 #include "jm_job.h"
+#include "jm_restart.h"
 #include "jm_rm.h"
 #include "jm_scheduler.h"
 #include "rpc.pb-c.h"
@@ -20,7 +27,25 @@ typedef struct jm_dispatcher_config {
     int64_t slot_request_timeout_ms;   /* slot.request.timeout */
     int64_t ask_timeout_ms;            /* rpc.ask.timeout: how long a cancel may go unconfirmed */
     int default_max_parallelism;       /* pipeline.max-parallelism */
+    const flint_config *cfg;           /* the cluster configuration (not owned; NULL: defaults) */
 } jm_dispatcher_config;
+
+/* How checkpoint messages reach the taskmanagers (jm_server sends them over RPC; tests record
+ * them). Without one, triggers are declined as UNSUPPORTED and notifications dropped. */
+typedef struct jm_cp_transport {
+    /* Send TriggerCheckpoint m to tm; 0 when sent (the outcome comes back through
+     * jm_dispatcher_trigger_result), non-zero with err when it cannot be sent. */
+    int (*trigger)(void *ud, jm_tm *tm, const Flint__Checkpoint__TriggerCheckpoint *m, flint_err *err);
+    void (*notify_complete)(void *ud, jm_tm *tm, const Flint__Checkpoint__NotifyCheckpointComplete *m);
+    void (*notify_aborted)(void *ud, jm_tm *tm, const Flint__Checkpoint__NotifyCheckpointAborted *m);
+    void *ud;
+} jm_cp_transport;
+
+/* Options of a submission (flint run -s PATH [-n]). */
+typedef struct jm_submit_options {
+    const char *savepoint_path;        /* NULL or "": start with empty state */
+    bool allow_non_restored;
+} jm_submit_options;
 
 typedef struct jm_dispatcher jm_dispatcher;
 
@@ -30,6 +55,7 @@ jm_dispatcher *jm_dispatcher_new(jm_rm *rm, jm_artifacts *artifacts, const jm_di
                                  const jm_sched_transport *transport);
 void jm_dispatcher_free(jm_dispatcher *d);
 jm_sched *jm_dispatcher_sched(jm_dispatcher *d);
+void jm_dispatcher_set_cp_transport(jm_dispatcher *d, const jm_cp_transport *t);
 
 /* Validate a submission and register its job in CREATED: graph checks (jm_job_validate), a job
  * id not used before, and when the graph names an artifact, uploaded bytes whose sha256 matches
@@ -38,6 +64,12 @@ jm_sched *jm_dispatcher_sched(jm_dispatcher *d);
  * error err says what is wrong and nothing is registered. */
 int jm_dispatcher_submit(jm_dispatcher *d, const Flint__Graph__JobGraph *graph, const void *artifact,
                          size_t artifact_len, jm_time now, jm_job **job, flint_err *err);
+/* jm_dispatcher_submit with options: also checks the job's checkpoint and restart configuration
+ * and, with a savepoint path, reads its _metadata and maps its state onto the job (errors name
+ * the file or the operator that cannot be mapped). */
+int jm_dispatcher_submit_opts(jm_dispatcher *d, const Flint__Graph__JobGraph *graph, const void *artifact,
+                              size_t artifact_len, const jm_submit_options *opts, jm_time now, jm_job **job,
+                              flint_err *err);
 /* Schedule a registered job: RUNNING, slots, deployment (see jm_sched_schedule). */
 void jm_dispatcher_start(jm_dispatcher *d, jm_job *job, jm_time now);
 
@@ -66,9 +98,28 @@ void jm_dispatcher_cancel_result(jm_dispatcher *d, const char *job_id, const cha
 void jm_dispatcher_tm_lost(jm_dispatcher *d, const jm_tm *tm, const char *reason, jm_time now);
 /* Metrics of one task from resource_id's heartbeat (ignored when they do not match a task there). */
 void jm_dispatcher_metrics(jm_dispatcher *d, const char *resource_id, const Flint__Rpc__TaskMetrics *m);
+/* Checkpoint messages from resource_id (NULL: unchecked), routed to the job's coordinator. */
+int jm_dispatcher_ack_checkpoint(jm_dispatcher *d, const char *resource_id,
+                                 const Flint__Checkpoint__AcknowledgeCheckpoint *m, jm_time now, flint_err *err);
+int jm_dispatcher_decline_checkpoint(jm_dispatcher *d, const char *resource_id,
+                                     const Flint__Checkpoint__DeclineCheckpoint *m, jm_time now, flint_err *err);
+/* Outcome of a TriggerCheckpoint (see jm_cp_trigger_result). */
+void jm_dispatcher_trigger_result(jm_dispatcher *d, const char *job_id, const char *exec_id, int64_t checkpoint_id,
+                                  int status, const char *message, jm_time now);
+/* Savepoints: type is SAVEPOINT (cancel_job: cancel once it is complete), SAVEPOINT_SUSPEND (stop)
+ * or SAVEPOINT_TERMINATE (stop --drain); dir NULL or "" for state.savepoints.dir. The request id
+ * goes to trigger_id. Errors: unknown job, no directory, job not running. */
+int jm_dispatcher_trigger_savepoint(jm_dispatcher *d, const char *job_id, int type, const char *dir,
+                                    bool cancel_job, jm_time now, char trigger_id[33], flint_err *err);
+/* A savepoint request of a job; NULL with err (FLINT_NOT_FOUND) for an unknown job or request. */
+const jm_cp_trigger *jm_dispatcher_savepoint_status(jm_dispatcher *d, const char *job_id, const char *trigger_id,
+                                                    flint_err *err);
+/* The coordinator and restart strategy of a job of this dispatcher. */
+jm_cp *jm_dispatcher_job_checkpoints(const jm_dispatcher *d, const jm_job *job);
+const jm_restart_config *jm_dispatcher_job_restart(const jm_dispatcher *d, const jm_job *job);
 /* A taskmanager registered: waiting jobs may fit now. */
 void jm_dispatcher_resources_changed(jm_dispatcher *d, jm_time now);
-/* Timeouts: slot requests, unconfirmed cancels. Call every ~100 ms. */
+/* Timeouts: slot requests, unconfirmed cancels, restarts, checkpoints. Call every ~100 ms. */
 void jm_dispatcher_tick(jm_dispatcher *d, jm_time now);
 
 typedef struct jm_job_counts {

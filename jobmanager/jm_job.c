@@ -8,6 +8,7 @@
 
 #define LOG_MODULE "job"
 #include "jm_job.h"
+#include "jm_restore.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -237,6 +238,7 @@ jm_job *jm_job_new(Flint__Graph__JobGraph *g, int default_maxp, jm_time now) {
     job->end_time = -1;
     job->root_exception = -1;
     job->cancel_timeout_ms = 10000;
+    job->default_max_parallelism = default_maxp;
     job->n_vertices = (int)g->n_vertices;
     job->vertices = xcalloc(g->n_vertices, sizeof *job->vertices);
     for (int i = 0; i < job->n_vertices; i++) {
@@ -307,6 +309,7 @@ void jm_job_free(jm_job *job) {
         free(x->resource_id);
     }
     free(job->exceptions);
+    jm_restore_free(job->restore);
     free(job->name);
     if (job->graph) flint__graph__job_graph__free_unpacked(job->graph, NULL);
     free(job);
@@ -342,7 +345,15 @@ const char *jm_backpressure_level(double ratio) {
 
 /* ---- state changes --------------------------------------------------------------------------- */
 
+static void job_set_state_(jm_job *job, jm_job_state st, jm_time now);
+
 static void job_set_state(jm_job *job, jm_job_state st, jm_time now) {
+    jm_job_state old = job->state;
+    job_set_state_(job, st, now);
+    if (old != st && job->ops.state_changed) job->ops.state_changed(job->ops_ud, job, old, now);
+}
+
+static void job_set_state_(jm_job *job, jm_job_state st, jm_time now) {
     if (job->state == st) return;
     log_info("Job %s (%s) switched from state %s to %s.", job->name, job->id,
              jm_job_state_name(job->state), jm_job_state_name(st));
@@ -374,6 +385,7 @@ static int add_exception(jm_job *job, const char *name, const char *message, con
     x->task = task ? xstrdup(task) : NULL;
     x->location = location ? xstrdup(location) : NULL;
     x->resource_id = resource_id ? xstrdup(resource_id) : NULL;
+    x->root = -1;
     return job->n_exceptions++;
 }
 
@@ -422,14 +434,35 @@ static void cancel_all(jm_job *job, jm_time now) {
     }
 }
 
-/* A failure (exception idx) happened: the first one while the job runs is the root cause and
- * starts FAILING; later ones are concurrent. */
-static void on_failure(jm_job *job, int idx, jm_time now) {
-    if (job->state != JM_JOB_CREATED && job->state != JM_JOB_RUNNING) return;
+/* Exceptions not yet attached to a root failure belong to the current one. */
+static void adopt_concurrent(jm_job *job) {
+    for (int i = 0; i < job->n_exceptions; i++)
+        if (job->exceptions[i].root < 0) job->exceptions[i].root = job->root_exception >= 0 ? job->root_exception : i;
+}
+
+/* A failure (exception idx) happened: the first one while the job runs is a root cause and
+ * starts RESTARTING (when recoverable and the restart strategy allows it) or FAILING; later ones
+ * are concurrent. */
+static void on_failure_ex(jm_job *job, int idx, bool recoverable, jm_time now) {
+    if (job->state != JM_JOB_CREATED && job->state != JM_JOB_RUNNING) {
+        adopt_concurrent(job);
+        return;
+    }
     job->root_exception = idx;
-    job_set_state(job, JM_JOB_FAILING, now);
+    job->exceptions[idx].root = idx;
+    adopt_concurrent(job);
+    int64_t delay = 0;
+    if (recoverable && job->ops.should_restart && job->ops.should_restart(job->ops_ud, job, now, &delay)) {
+        job->restart_at_ms = now.mono_ms + (delay > 0 ? delay : 0);
+        log_info("Job %s (%s) restarts in %lld ms.", job->name, job->id, (long long)delay);
+        job_set_state(job, JM_JOB_RESTARTING, now);
+    } else {
+        job_set_state(job, JM_JOB_FAILING, now);
+    }
     cancel_all(job, now);
 }
+
+static void on_failure(jm_job *job, int idx, jm_time now) { on_failure_ex(job, idx, true, now); }
 
 /* Derive the job's state once every task is terminal; tell the owner when it ends. */
 static void check_done(jm_job *job, jm_time now) {
@@ -454,7 +487,7 @@ static void check_done(jm_job *job, jm_time now) {
 /* ---- scheduling ------------------------------------------------------------------------------ */
 
 void jm_job_start(jm_job *job, jm_time now) {
-    assert(job->state == JM_JOB_CREATED);
+    assert(job->state == JM_JOB_CREATED || job->state == JM_JOB_RESTARTING);
     job_set_state(job, JM_JOB_RUNNING, now);
     for (int i = 0; i < job->n_vertices; i++)
         for (int s = 0; s < job->vertices[i].parallelism; s++)
@@ -581,6 +614,53 @@ void jm_job_fail(jm_job *job, const char *name, const char *message, jm_time now
     check_done(job, now);
 }
 
+void jm_job_fail_unrecoverable(jm_job *job, const char *name, const char *message, jm_time now) {
+    if (jm_job_state_terminal(job->state)) return;
+    log_warn("Job %s (%s) failed: %s", job->name, job->id, message);
+    int idx = add_exception(job, name, message, NULL, NULL, NULL, now);
+    if (job->state == JM_JOB_RESTARTING) {
+        /* a restart that cannot go on: this is the end */
+        job->root_exception = idx;
+        job->exceptions[idx].root = idx;
+        job_set_state(job, JM_JOB_FAILING, now);
+        cancel_all(job, now);
+    } else {
+        on_failure_ex(job, idx, false, now);
+    }
+    check_done(job, now);
+}
+
+void jm_job_set_restore(jm_job *job, struct jm_restore *restore) {
+    if (job->restore != restore) jm_restore_free(job->restore);
+    job->restore = restore;
+}
+
+void jm_job_reset_for_restart(jm_job *job, struct jm_restore *restore, jm_time now) {
+    assert(job->state == JM_JOB_RESTARTING);
+    jm_job_set_restore(job, restore);
+    job->restarts++;
+    for (int i = 0; i < job->n_vertices; i++) {
+        jm_vertex *v = &job->vertices[i];
+        for (int s = 0; s < v->parallelism; s++) {
+            jm_exec *ex = &v->execs[s];
+            assert(jm_exec_state_terminal(ex->state));
+            ex->attempt++;
+            str_random_hex(ex->id, 16);
+            ex->state = JM_EXEC_CREATED;
+            memset(ex->timestamps, 0, sizeof ex->timestamps);
+            ex->timestamps[JM_EXEC_CREATED] = now.wall_ms;
+            ex->has_location = false;
+            memset(&ex->loc, 0, sizeof ex->loc);
+            ex->cancel_deadline_ms = 0;
+            ex->has_metrics = false;
+            memset(&ex->metrics, 0, sizeof ex->metrics);
+            free(ex->failure);
+            ex->failure = NULL;
+        }
+    }
+    job->last_modification = now.wall_ms;
+}
+
 int jm_job_cancel(jm_job *job, jm_time now, flint_err *err) {
     if (jm_job_state_terminal(job->state))
         return flint_err_set(err, FLINT_STATE, "Job %s is already %s", job->id,
@@ -607,6 +687,12 @@ void jm_job_tick(jm_job *job, jm_time now) {
         }
     }
     check_done(job, now);
+    if (job->state == JM_JOB_RESTARTING && now.mono_ms >= job->restart_at_ms && job->ops.restart) {
+        for (int i = 0; i < job->n_vertices; i++)
+            for (int s = 0; s < job->vertices[i].parallelism; s++)
+                if (!jm_exec_state_terminal(job->vertices[i].execs[s].state)) return;
+        job->ops.restart(job->ops_ud, job, now);
+    }
 }
 
 void jm_job_set_metrics(jm_job *job, jm_exec *ex, const jm_task_metrics *m) {

@@ -4,11 +4,16 @@
  * taskmanagers (cancel a task; the job is over) leaves through jm_job_ops, so that tests drive a
  * job without sockets.
  *
- * States and transitions follow Flink (no restarts yet):
+ * States and transitions follow Flink:
  *   job:  CREATED -> RUNNING (scheduling starts) -> FINISHED (every task FINISHED)
- *         RUNNING -> FAILING (a task failed, a taskmanager was lost, a deployment failed, no slots)
- *                 -> FAILED once every task is terminal; the first failure is the root cause
- *         CREATED/RUNNING/FAILING -> CANCELLING (cancel) -> CANCELED once every task is terminal
+ *         RUNNING -> RESTARTING (a failure the restart strategy allows: every task is canceled;
+ *                 once all are terminal and the restart delay passed, ops.restart redeploys them
+ *                 as the next attempt, the job RUNNING again)
+ *         RUNNING -> FAILING (a failure the restart strategy does not allow, or an unrecoverable
+ *                 one) -> FAILED once every task is terminal; each failure that ended a run is a
+ *                 root cause in the exception history, later ones are its concurrent failures
+ *         CREATED/RUNNING/FAILING/RESTARTING -> CANCELLING (cancel) -> CANCELED once every task is
+ *                 terminal
  *   task: CREATED -> SCHEDULED -> DEPLOYING (DeployTask sent) -> INITIALIZING -> RUNNING ->
  *         FINISHED | FAILED; CANCELING (CancelTask sent) -> CANCELED. A task that never deployed
  *         is CANCELED at once; one that does not confirm the cancel within the cancel timeout
@@ -26,9 +31,10 @@
 #include <stdint.h>
 
 #include "flint/status.h"
+#include "checkpoint.pb-c.h"
 #include "jobgraph.pb-c.h"
 
-/* Job states: Flink's JobStatus, in its order (Flint uses CREATED..FINISHED for now; the rest
+/* Job states: Flink's JobStatus, in its order (Flint uses CREATED..RESTARTING; the rest
  * exist so that REST shows every timestamp Flink shows). */
 #define JM_JOB_STATES(X) \
     X(INITIALIZING) X(CREATED) X(RUNNING) X(FAILING) X(FAILED) X(CANCELLING) X(CANCELED) \
@@ -124,6 +130,7 @@ typedef struct jm_exception {
     char *task;                   /* "Map (2/4)", NULL for failures of the whole job */
     char *location;               /* "host:data_port", NULL when none */
     char *resource_id;            /* the taskmanager, NULL when none */
+    int root;                     /* index of the root failure it belongs to (itself for roots) */
 } jm_exception;
 
 typedef struct jm_job jm_job;
@@ -137,7 +144,18 @@ typedef struct jm_job_ops {
     /* The job reached a terminal state: release its slots and tell its taskmanagers. Called once,
      * last thing in the call that made the job terminal. */
     void (*terminal)(void *ud, jm_job *job, jm_time now);
+    /* A recoverable failure ended the run: return true to restart (after *delay_ms, OUT), false
+     * to fail the job. NULL: never restart. Must not call back into the job. */
+    bool (*should_restart)(void *ud, jm_job *job, jm_time now, int64_t *delay_ms);
+    /* RESTARTING, every task terminal, the delay passed (from jm_job_tick): release the slots,
+     * jm_job_reset_for_restart and schedule again -- or fail the job. */
+    void (*restart)(void *ud, jm_job *job, jm_time now);
+    /* The job's state changed (old state given); called after the change, before the tasks are
+     * canceled. Must not call back into the job. */
+    void (*state_changed)(void *ud, jm_job *job, jm_job_state old, jm_time now);
 } jm_job_ops;
+
+struct jm_restore;
 
 /* A job. Read-only outside jm_job.c; change it through the functions below. */
 struct jm_job {
@@ -163,6 +181,11 @@ struct jm_job {
     int64_t cancel_timeout_ms;
     jm_job_ops ops;
     void *ops_ud;
+    int default_max_parallelism;  /* for vertices and graphs that set none */
+    int64_t restart_at_ms;        /* RESTARTING: monotonic time the redeployment may start */
+    int restarts;                 /* restarts so far (attempt of the latest run) */
+    struct jm_restore *restore;   /* owned: state the next deployment restores, NULL for none */
+    const Flint__Checkpoint__TaskCheckpointConfig *cp_config;   /* not owned, may be NULL */
 };
 
 /* ---- creation ---- */
@@ -182,7 +205,7 @@ void jm_job_set_ops(jm_job *job, const jm_job_ops *ops, void *ud, int64_t cancel
 
 /* ---- scheduling ---- */
 
-/* CREATED -> RUNNING, every task CREATED -> SCHEDULED. */
+/* CREATED (or RESTARTING) -> RUNNING, every task CREATED -> SCHEDULED. */
 void jm_job_start(jm_job *job, jm_time now);
 /* Every subtask in job slot job_slot runs at loc. */
 void jm_job_assign_slot(jm_job *job, int job_slot, const jm_location *loc);
@@ -205,12 +228,22 @@ void jm_job_cancel_failed(jm_job *job, jm_exec *ex, const char *error, jm_time n
 /* A taskmanager is gone: every unfinished task on it fails with message (a CANCELING one is
  * CANCELED). Returns how many tasks were affected. */
 int jm_job_tm_lost(jm_job *job, const char *resource_id, const char *message, jm_time now);
-/* A failure of the whole job (no slots): FAILING with this root cause, then FAILED. */
+/* A failure of the whole job (no slots, too many failed checkpoints): a root cause the restart
+ * strategy sees (RESTARTING or FAILING). */
 void jm_job_fail(jm_job *job, const char *name, const char *message, jm_time now);
+/* A failure that no restart can cure (no usable checkpoint to restore): FAILING, then FAILED. */
+void jm_job_fail_unrecoverable(jm_job *job, const char *name, const char *message, jm_time now);
+/* ops.restart: every task becomes the next attempt (attempt + 1, a new execution id, CREATED,
+ * no slot), restore (owned; NULL: start empty) replaces what the tasks restore. The job stays
+ * RESTARTING until scheduled (jm_job_start). */
+void jm_job_reset_for_restart(jm_job *job, struct jm_restore *restore, jm_time now);
+/* Replace what the next deployment restores (owned; NULL for nothing). */
+void jm_job_set_restore(jm_job *job, struct jm_restore *restore);
 /* Cancel: FLINT_STATE with "Job <id> is already <STATE>" when terminal, else CANCELLING (a no-op
  * when already CANCELLING). */
 int jm_job_cancel(jm_job *job, jm_time now, flint_err *err);
-/* Timeouts: CANCELING tasks past their deadline count as CANCELED. */
+/* Timeouts: CANCELING tasks past their deadline count as CANCELED; a RESTARTING job whose tasks
+ * are all terminal and whose restart delay passed restarts (ops.restart). */
 void jm_job_tick(jm_job *job, jm_time now);
 /* Store the latest metrics of a task. */
 void jm_job_set_metrics(jm_job *job, jm_exec *ex, const jm_task_metrics *m);

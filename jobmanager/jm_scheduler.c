@@ -6,6 +6,7 @@
 #include <string.h>
 
 #define LOG_MODULE "scheduler"
+#include "jm_restore.h"
 #include "jm_scheduler.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -79,6 +80,9 @@ Flint__Rpc__TaskDeploymentDescriptor *jm_tdd_build(const jm_job *job, const jm_e
     tdd->params = g->params;
     tdd->max_parallelism = v->max_parallelism;
     tdd->buffer_timeout_ms = g->buffer_timeout_ms;
+    tdd->checkpointing = (Flint__Checkpoint__TaskCheckpointConfig *)job->cp_config;
+    if (job->restore)
+        tdd->restore = jm_restore_task(job->restore, v->def, v->parallelism, v->max_parallelism, ex->subtask);
 
     char id[160];
     tdd->n_partitions = (size_t)v->n_out;
@@ -129,6 +133,7 @@ Flint__Rpc__TaskDeploymentDescriptor *jm_tdd_build(const jm_job *job, const jm_e
 
 void jm_tdd_free(Flint__Rpc__TaskDeploymentDescriptor *tdd) {
     if (!tdd) return;
+    jm_restore_task_free(tdd->restore);
     for (size_t k = 0; k < tdd->n_partitions; k++) {
         free(tdd->partitions[k]->partition_id);
         free(tdd->partitions[k]);
@@ -197,7 +202,7 @@ static bool take_slots(jm_sched *s, jm_job *job) {
 }
 
 void jm_sched_schedule(jm_sched *s, jm_job *job, jm_time now) {
-    assert(job->state == JM_JOB_CREATED);
+    assert(job->state == JM_JOB_CREATED || job->state == JM_JOB_RESTARTING);
     jm_job_start(job, now);
     if (take_slots(s, job)) {
         deploy_all(s, job, now);
@@ -254,6 +259,20 @@ int jm_sched_cancel_task(jm_sched *s, jm_job *job, jm_exec *ex) {
     jm_tm *tm = jm_rm_find(s->rm, ex->loc.resource_id);
     if (!tm || tm->lost) return FLINT_UNAVAILABLE;
     return s->t.cancel(s->t.ud, tm, job, ex);
+}
+
+void jm_sched_release_job(jm_sched *s, jm_job *job) {
+    int w = find_waiting(s, job);
+    if (w >= 0) remove_waiting(s, w);
+    for (int i = 0, n = jm_rm_count(s->rm); i < n; i++) {
+        jm_tm *tm = jm_rm_get(s->rm, i);
+        if (tm->lost) continue;
+        bool holds = false;
+        for (int k = 0; k < tm->num_slots && !holds; k++) holds = strcmp(tm->slot_job[k], job->id) == 0;
+        if (holds && s->t.release) s->t.release(s->t.ud, tm, job->id);
+    }
+    int freed = jm_rm_release_job(s->rm, job->id);
+    log_info("Job %s (%s) restarts: released %d slot%s", job->name, job->id, freed, freed == 1 ? "" : "s");
 }
 
 void jm_sched_job_terminal(jm_sched *s, jm_job *job, jm_time now) {

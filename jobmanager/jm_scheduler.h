@@ -34,7 +34,7 @@ typedef struct jm_sched jm_sched;
 jm_sched *jm_sched_new(jm_rm *rm, int64_t slot_request_timeout_ms, const jm_sched_transport *t);
 void jm_sched_free(jm_sched *s);
 
-/* Start job (CREATED): it switches to RUNNING; with enough free slots every subtask is deployed
+/* Start job (CREATED, or RESTARTING with its tasks reset): it switches to RUNNING; with enough free slots every subtask is deployed
  * now, else the job waits (jm_sched_retry) and fails after slot.request.timeout with "Could not
  * acquire the minimum required resources: the job needs N slots, the cluster has M (F free)". */
 void jm_sched_schedule(jm_sched *s, jm_job *job, jm_time now);
@@ -51,7 +51,12 @@ int jm_sched_cancel_task(jm_sched *s, jm_job *job, jm_exec *ex);
  * its slots, forget it if it was waiting, then retry waiting jobs. */
 void jm_sched_job_terminal(jm_sched *s, jm_job *job, jm_time now);
 
-/* The deployment descriptor of ex, whose slot and every producer's slot are assigned. It points
+/* A restart: forget job if it was waiting, send ReleaseJob to every live taskmanager holding one
+ * of its slots and free them (waiting jobs are not retried: the job takes its slots again). */
+void jm_sched_release_job(jm_sched *s, jm_job *job);
+
+/* The deployment descriptor of ex, whose slot and every producer's slot are assigned. With
+ * job->restore, it carries what ex restores; with job->cp_config, the checkpoint settings. It points
  * into job's graph (vertex, edges, config, params): use it while job lives, free it with
  * jm_tdd_free. */
 Flint__Rpc__TaskDeploymentDescriptor *jm_tdd_build(const jm_job *job, const jm_exec *ex);

@@ -134,8 +134,10 @@ static void on_submit_job(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
     jm_time now = jm_time_now();
     jm_job *job = NULL;
     flint_err err = {0};
-    if (jm_dispatcher_submit(jm->dispatcher, m->graph, m->artifact.data, m->artifact.len, now, &job,
-                             &err)) {
+    jm_submit_options opts = {.savepoint_path = m->savepoint_path,
+                              .allow_non_restored = m->allow_non_restored_state};
+    if (jm_dispatcher_submit_opts(jm->dispatcher, m->graph, m->artifact.data, m->artifact.len, &opts, now, &job,
+                                  &err)) {
         log_warn("refused a job from %s: %s", rpc_conn_peer(c), err.msg);
         rpc_reply_error(c, env, err.code, "%s", err.msg);
         return;
@@ -171,6 +173,93 @@ static void on_cancel_job(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
         return;
     }
     reply_ack(c, env);
+}
+
+/* ---- client gateway: savepoints ------------------------------------------------------------- */
+
+static void reply_trigger_id(rpc_conn *c, rpc_envelope *env, const char *id) {
+    Flint__Rpc__TriggerSavepointResponse r = FLINT__RPC__TRIGGER_SAVEPOINT_RESPONSE__INIT;
+    r.trigger_id = (char *)id;
+    rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
+    reply.body_case = FLINT__RPC__ENVELOPE__BODY_TRIGGER_SAVEPOINT_RESPONSE;
+    reply.trigger_savepoint_response = &r;
+    rpc_reply(c, env, &reply);
+}
+
+static void on_trigger_savepoint(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    const Flint__Rpc__TriggerSavepoint *m = env->trigger_savepoint;
+    char id[33];
+    flint_err err = {0};
+    if (jm_dispatcher_trigger_savepoint(jm->dispatcher, m->job_id, FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT,
+                                        m->target_directory, m->cancel_job, jm_time_now(), id, &err)) {
+        rpc_reply_error(c, env, err.code, "%s", err.msg);
+        return;
+    }
+    reply_trigger_id(c, env, id);
+}
+
+static void on_stop_with_savepoint(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    const Flint__Rpc__StopWithSavepoint *m = env->stop_with_savepoint;
+    char id[33];
+    flint_err err = {0};
+    int type = m->drain ? FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT_TERMINATE
+                        : FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT_SUSPEND;
+    if (jm_dispatcher_trigger_savepoint(jm->dispatcher, m->job_id, type, m->target_directory, false, jm_time_now(),
+                                        id, &err)) {
+        rpc_reply_error(c, env, err.code, "%s", err.msg);
+        return;
+    }
+    reply_trigger_id(c, env, id);
+}
+
+static void on_savepoint_status(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    const Flint__Rpc__GetSavepointStatus *m = env->get_savepoint_status;
+    flint_err err = {0};
+    const jm_cp_trigger *t = jm_dispatcher_savepoint_status(jm->dispatcher, m->job_id, m->trigger_id, &err);
+    if (!t) {
+        rpc_reply_error(c, env, err.code, "%s", err.msg);
+        return;
+    }
+    Flint__Rpc__SavepointStatus r = FLINT__RPC__SAVEPOINT_STATUS__INIT;
+    r.status = t->done ? "COMPLETED" : "IN_PROGRESS";
+    if (t->done && t->ok) r.location = t->location ? t->location : "";
+    if (t->done && !t->ok) r.failure_cause = t->failure ? t->failure : "unknown";
+    rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
+    reply.body_case = FLINT__RPC__ENVELOPE__BODY_SAVEPOINT_STATUS;
+    reply.savepoint_status = &r;
+    rpc_reply(c, env, &reply);
+}
+
+/* ---- taskmanager gateway: checkpoints --------------------------------------------------------- */
+
+static void on_ack_checkpoint(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    jm_tm *tm = jm_rm_find_conn(jm->rm, c);
+    flint_err err = {0};
+    int rc = tm ? jm_dispatcher_ack_checkpoint(jm->dispatcher, tm->resource_id, env->acknowledge_checkpoint,
+                                               jm_time_now(), &err)
+                : flint_err_set(&err, FLINT_STATE, "checkpoint acknowledgement from %s, which is not a "
+                                "registered taskmanager", rpc_conn_peer(c));
+    if (rc) {
+        log_warn("AcknowledgeCheckpoint from %s refused: %s", rpc_conn_peer(c), err.msg);
+        if (env->id) rpc_reply_error(c, env, rc, "%s", err.msg);
+        return;
+    }
+    if (env->id) reply_ack(c, env);
+}
+
+static void on_decline_checkpoint(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
+    jm_tm *tm = jm_rm_find_conn(jm->rm, c);
+    flint_err err = {0};
+    int rc = tm ? jm_dispatcher_decline_checkpoint(jm->dispatcher, tm->resource_id, env->decline_checkpoint,
+                                                   jm_time_now(), &err)
+                : flint_err_set(&err, FLINT_STATE, "checkpoint decline from %s, which is not a registered "
+                                "taskmanager", rpc_conn_peer(c));
+    if (rc) {
+        log_warn("DeclineCheckpoint from %s refused: %s", rpc_conn_peer(c), err.msg);
+        if (env->id) rpc_reply_error(c, env, rc, "%s", err.msg);
+        return;
+    }
+    if (env->id) reply_ack(c, env);
 }
 
 /* ---- taskmanager gateway: jobs ---------------------------------------------------------------- */
@@ -306,6 +395,64 @@ static void t_release(void *ud, jm_tm *tm, const char *job_id) {
     }
 }
 
+/* What a pending TriggerCheckpoint reply needs to find its checkpoint again. */
+typedef struct trigger_call {
+    jobmanager *jm;
+    char job_id[33];
+    char exec_id[33];
+    int64_t checkpoint_id;
+} trigger_call;
+
+static void on_trigger_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
+    trigger_call *t = ud;
+    (void)c, (void)reply;
+    if (!t->jm->stopping && status != FLINT_OK)
+        jm_dispatcher_trigger_result(t->jm->dispatcher, t->job_id, t->exec_id, t->checkpoint_id, status, msg,
+                                     jm_time_now());
+    free(t);
+}
+
+static int t_trigger(void *ud, jm_tm *tm, const Flint__Checkpoint__TriggerCheckpoint *m, flint_err *err) {
+    jobmanager *jm = ud;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT;
+    env.trigger_checkpoint = (Flint__Checkpoint__TriggerCheckpoint *)m;
+    trigger_call *t = XNEW(trigger_call);
+    t->jm = jm;
+    snprintf(t->job_id, sizeof t->job_id, "%s", m->job_id);
+    snprintf(t->exec_id, sizeof t->exec_id, "%s", m->execution_id);
+    t->checkpoint_id = m->checkpoint_id;
+    int rc = rpc_call(tm->conn, &env, jm->ask_timeout_ms, on_trigger_reply, t);
+    if (rc) {
+        free(t);
+        return flint_err_set(err, rc, "cannot send TriggerCheckpoint to TaskManager %s: %s", tm->resource_id,
+                             flint_strerror(rc));
+    }
+    return 0;
+}
+
+static void on_notify_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
+    (void)reply, (void)ud;
+    if (status != FLINT_OK)
+        log_debug("checkpoint notification to %s: %s", rpc_conn_peer(c), msg ? msg : flint_strerror(status));
+}
+
+static void t_notify_complete(void *ud, jm_tm *tm, const Flint__Checkpoint__NotifyCheckpointComplete *m) {
+    jobmanager *jm = ud;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE;
+    env.notify_checkpoint_complete = (Flint__Checkpoint__NotifyCheckpointComplete *)m;
+    rpc_call(tm->conn, &env, jm->ask_timeout_ms, on_notify_reply, NULL);
+}
+
+static void t_notify_aborted(void *ud, jm_tm *tm, const Flint__Checkpoint__NotifyCheckpointAborted *m) {
+    jobmanager *jm = ud;
+    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_ABORTED;
+    env.notify_checkpoint_aborted = (Flint__Checkpoint__NotifyCheckpointAborted *)m;
+    rpc_call(tm->conn, &env, jm->ask_timeout_ms, on_notify_reply, NULL);
+}
+
 static void on_tm_lost(jm_tm *tm, const char *reason, void *ud) {
     jobmanager *jm = ud;
     if (jm->stopping || !jm->dispatcher) return;
@@ -332,6 +479,11 @@ static void on_message(rpc_conn *c, rpc_envelope *env, void *ud) {
     case FLINT__RPC__ENVELOPE__BODY_CANCEL_JOB: on_cancel_job(jm, c, env); break;
     case FLINT__RPC__ENVELOPE__BODY_UPDATE_TASK_EXECUTION_STATE: on_update_task(jm, c, env); break;
     case FLINT__RPC__ENVELOPE__BODY_FETCH_ARTIFACT: on_fetch_artifact(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_ACKNOWLEDGE_CHECKPOINT: on_ack_checkpoint(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_DECLINE_CHECKPOINT: on_decline_checkpoint(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_TRIGGER_SAVEPOINT: on_trigger_savepoint(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_STOP_WITH_SAVEPOINT: on_stop_with_savepoint(jm, c, env); break;
+    case FLINT__RPC__ENVELOPE__BODY_GET_SAVEPOINT_STATUS: on_savepoint_status(jm, c, env); break;
     default:
         log_warn("unexpected %s from %s", rpc_body_name(env), rpc_conn_peer(c));
         if (env->id) rpc_reply_error(c, env, FLINT_UNSUPPORTED, "the jobmanager does not handle %s",
@@ -393,9 +545,13 @@ int jm_start(jobmanager *jm, flint_config *cfg, struct event_base *base, flint_e
         .slot_request_timeout_ms = config_int(cfg, CFG_SLOT_REQUEST_TIMEOUT),
         .ask_timeout_ms = jm->ask_timeout_ms,
         .default_max_parallelism = (int)config_int(cfg, CFG_PIPELINE_MAX_PARALLELISM),
+        .cfg = cfg,
     };
     jm_sched_transport transport = {.deploy = t_deploy, .cancel = t_cancel, .release = t_release, .ud = jm};
     jm->dispatcher = jm_dispatcher_new(jm->rm, jm->artifacts, &dcfg, &transport);
+    jm_cp_transport cpt = {.trigger = t_trigger, .notify_complete = t_notify_complete,
+                           .notify_aborted = t_notify_aborted, .ud = jm};
+    jm_dispatcher_set_cp_transport(jm->dispatcher, &cpt);
 
     const char *rpc_host = bind_host(cfg, CFG_JOBMANAGER_BIND_HOST, CFG_JOBMANAGER_RPC_ADDRESS);
     jm->rpc = rpc_listen(base, rpc_host, (int)config_int(cfg, CFG_JOBMANAGER_RPC_PORT),

@@ -211,7 +211,7 @@ static void on_artifact(int status, const char *error, void *dl, void *ud) {
         return;
     }
     tm_task_config cfg = {.net = tm->net, .dl = dl, .artifact = r->tdd->artifact_sha256,
-                          .on_state = on_task_state, .ud = r};
+                          .on_state = on_task_state, .ud = r, .config = tm->cfg};
     r->task = tm_task_new(r->tdd, &cfg);
     if (tm_task_start(r->task, &err)) {
         log_error("%s", err.msg);

@@ -29,7 +29,10 @@ typedef enum graph_op_kind {
     GRAPH_OP_COUNT
 } graph_op_kind;
 
-typedef enum graph_op_role { GRAPH_ROLE_SOURCE, GRAPH_ROLE_ONE_INPUT, GRAPH_ROLE_SINK } graph_op_role;
+typedef enum graph_op_role {
+    GRAPH_ROLE_SOURCE, GRAPH_ROLE_ONE_INPUT, GRAPH_ROLE_SINK,
+    GRAPH_ROLE_TWO_INPUT      /* two inputs (edge input_index 0 and 1); never chained to them */
+} graph_op_role;
 
 /* "source.text_file" for GRAPH_OP_SOURCE_TEXT_FILE; NULL for a value outside the catalog. */
 const char *graph_op_kind_name(graph_op_kind kind);

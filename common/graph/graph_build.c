@@ -302,6 +302,20 @@ static Flint__Graph__OperatorDef *operator_def(const builder *b, const graph_nod
             op->output_edges[op->n_output_edges++] = b->job_edge[e->id];
         }
     }
+    /* Side outputs: tags parallel to chained_outputs and output_edges ("" = main output). */
+    bool tagged = false;
+    for (int i = 0; i < env->nedges; i++) tagged |= env->edges[i]->src == n && env->edges[i]->tag;
+    if (tagged) {
+        op->chained_output_tags = xcalloc(op->n_chained_outputs + 1, sizeof(char *));
+        op->output_edge_tags = xcalloc(op->n_output_edges + 1, sizeof(char *));
+        for (int i = 0; i < env->nedges; i++) {
+            const graph_edge *e = env->edges[i];
+            if (e->src != n) continue;
+            char *t = xstrdup(e->tag ? e->tag : "");
+            if (b->chained[e->id]) op->chained_output_tags[op->n_chained_output_tags++] = t;
+            else op->output_edge_tags[op->n_output_edge_tags++] = t;
+        }
+    }
     return op;
 }
 
@@ -367,7 +381,7 @@ static Flint__Graph__JobGraph *emit_job(builder *b, const char *job_name, int ma
         je->source_vertex = b->info[e->src->id].vertex;
         je->source_operator = b->info[e->src->id].index;
         je->target_vertex = b->info[e->dst->id].vertex;
-        je->input_index = 0;
+        je->input_index = e->input_index;
         je->partitioner = (Flint__Graph__Partitioner)b->partitioner[e->id];
         je->key_selector = xstrdup("");
         je->key_schema = xstrdup("");
@@ -383,7 +397,8 @@ static Flint__Graph__JobGraph *emit_job(builder *b, const char *job_name, int ma
                 for (int k = 0; k < e->key->nfields; k++) je->key_fields[k] = e->key->fields[k];
             }
         }
-        je->schema = xstrdup(e->src->out_schema ? flint_schema_text(e->src->out_schema) : "");
+        const flint_schema *es = e->tag ? e->schema : e->src->out_schema;
+        je->schema = xstrdup(es ? flint_schema_text(es) : "");
         job->edges[job->n_edges++] = je;
     }
     return job;

@@ -3,6 +3,7 @@
  * at once. The first error is kept in the env with the operator's name; calls go on returning
  * usable streams so that a job's main runs to flint_execute, which reports it. */
 #include <ctype.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "config/config.h"
 #include "graph/graph_internal.h"
+#include "nexmark/nexmark.h"
 #include "row/row_key.h"
 #include "util/alloc.h"
 #include "util/strutil.h"
@@ -187,6 +189,10 @@ void graph_env_free(flint_env *env) {
     free(env->keyed);
     for (int i = 0; i < env->nkeys; i++) key_free(env->keys[i]);
     free(env->keys);
+    for (int i = 0; i < env->nowned; i++) free(env->owned[i]);
+    free(env->owned);
+    for (int i = 0; i < env->nowned_schemas; i++) flint_schema_free(env->owned_schemas[i]);
+    free(env->owned_schemas);
     graph_kvs_free(&env->config);
     graph_kvs_free(&env->params);
     free(env->err_text);
@@ -342,6 +348,7 @@ static graph_key *key_new(flint_env *env) {
 
 /* The schema of what stream s carries; NULL when unknown (after an error) or a sink. */
 static const flint_schema *stream_schema(const flint_stream *s) {
+    if (s->ninputs && s->inputs[0].tag) return s->inputs[0].schema;   /* a side output */
     return s->ninputs ? s->inputs[0].node->out_schema : NULL;
 }
 
@@ -360,6 +367,8 @@ static const flint_schema *connect_input(flint_env *env, graph_node *n, flint_st
         e->dst = n;
         e->partitioner = in->inputs[i].partitioner;
         e->key = in->inputs[i].key;
+        e->tag = in->inputs[i].tag;
+        e->schema = in->inputs[i].schema;
         PUSH(env->edges, env->nedges, env->cap_edges, e);
     }
     const flint_schema *s = stream_schema(in);
@@ -537,6 +546,27 @@ flint_stream *flint_source_socket(flint_env *env, const char *host, int port) {
     char buf[16];
     snprintf(buf, sizeof buf, "%d", port);
     graph_kvs_set(&node->params, "port", buf);
+    return op_stream(env, node);
+}
+
+flint_stream *flint_source_nexmark(flint_env *env, const char *table, int64_t events,
+                                   double events_per_second, int64_t seed) {
+    if (!env) return NULL;
+    graph_node *node = source_node(env, GRAPH_OP_SOURCE_NEXMARK, "source_nexmark", "Source: Nexmark");
+    nexmark_table t = NEXMARK_TABLE_BID;
+    if (!nexmark_table_parse(table, &t))
+        node_fail(node, env, "unknown Nexmark table '%s' (person, auction, bid or all)", table ? table : "(null)");
+    flint_err err = {0};
+    if (flint_schema_parse(nexmark_table_schema(t), &node->out_schema, &err)) node_fail(node, env, "%s", err.msg);
+    graph_kvs_set(&node->params, "table", nexmark_table_name(t));
+    char buf[64];
+    snprintf(buf, sizeof buf, "%lld", events < 0 ? -1LL : (long long)events);
+    graph_kvs_set(&node->params, "events", buf);
+    if (!(events_per_second > 0) || isinf(events_per_second)) events_per_second = 0; /* also NaN */
+    snprintf(buf, sizeof buf, "%.15g", events_per_second);
+    graph_kvs_set(&node->params, "rate", buf);
+    snprintf(buf, sizeof buf, "%lld", (long long)seed);
+    graph_kvs_set(&node->params, "seed", buf);
     return op_stream(env, node);
 }
 
@@ -973,4 +1003,32 @@ int graph_env_udf_count(const flint_env *env) {
     int c = 0;
     for (int i = 0; i < env->nnodes; i++) c += env->nodes[i]->nfns;
     return c;
+}
+
+/* ---- helpers for the other API files (graph_internal.h) --------------------------------------- */
+
+graph_node *graph_node_new(flint_env *env, graph_op_kind kind, const char *api, const char *name) {
+    return node_new(env, kind, api, name);
+}
+flint_stream *graph_op_stream(flint_env *env, graph_node *n) { return op_stream(env, n); }
+const flint_schema *graph_connect_input(flint_env *env, graph_node *n, flint_stream *in) {
+    return connect_input(env, n, in);
+}
+const flint_schema *graph_stream_schema(const flint_stream *s) { return stream_schema(s); }
+graph_node *graph_keyed_op(flint_keyed_stream *ks, graph_op_kind kind, const char *api, const char *name) {
+    return keyed_op(ks, kind, api, name);
+}
+void graph_set_fn(flint_env *env, graph_node *n, const char *role, flint_fn fn) { set_fn(env, n, role, fn); }
+flint_schema *graph_parse_schema(flint_env *env, graph_node *n, const char *what, const char *text) {
+    return parse_schema(env, n, what, text);
+}
+void graph_node_fail(graph_node *n, flint_env *env, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    record_error(env, FLINT_INVALID, n, fmt, ap);
+    va_end(ap);
+}
+void graph_env_own(flint_env *env, void *p) { PUSH(env->owned, env->nowned, env->cap_owned, p); }
+void graph_env_own_schema(flint_env *env, flint_schema *s) {
+    PUSH(env->owned_schemas, env->nowned_schemas, env->cap_owned_schemas, s);
 }

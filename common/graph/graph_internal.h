@@ -29,7 +29,7 @@ typedef struct graph_fnref {
     void (*ptr)(void);
 } graph_fnref;
 
-#define GRAPH_MAX_FNS 4
+#define GRAPH_MAX_FNS 8        /* fn, fn.open, fn.close, key.selector, agg.create/add/merge/result */
 
 /* How records are keyed on an edge into a keyed operator: field indexes or a selector. */
 typedef struct graph_key {
@@ -67,6 +67,9 @@ typedef struct graph_edge {
     graph_node *src, *dst;
     int partitioner;        /* a Flint__Graph__Partitioner, or -1: FORWARD or REBALANCE by parallelism */
     const graph_key *key;   /* HASH: the key (owned by env) */
+    const char *tag;        /* a side output of src (owned by env), NULL: its main output */
+    const flint_schema *schema;   /* the side output's schema (owned by env), NULL: src's */
+    int input_index;        /* 1: the second input of a TWO_INPUT dst (graph_time.c sets it) */
 } graph_edge;
 
 /* One input of what a stream stands for: a node and the partitioning of the next edge. */
@@ -74,6 +77,8 @@ typedef struct graph_input {
     graph_node *node;
     int partitioner;        /* -1: default */
     const graph_key *key;
+    const char *tag;        /* side output (flint_side_output): tag and schema, owned by env */
+    const flint_schema *schema;
 } graph_input;
 
 struct flint_stream {
@@ -109,6 +114,10 @@ struct flint_env {
     int nkeyed, cap_keyed;
     graph_key **keys;
     int nkeys, cap_keys;
+    void **owned;                 /* graph_env_own: freed (free()) with env */
+    int nowned, cap_owned;
+    flint_schema **owned_schemas; /* graph_env_own_schema: freed with env */
+    int nowned_schemas, cap_owned_schemas;
 
     /* The first error: code, and either a whole message (node NULL) or a message about a node,
      * composed with the node's current name so that a later flint_name shows in it. */
@@ -126,5 +135,29 @@ struct flint_env {
 /* How messages name a node: its name, plus the API call when the name does not say it
  * ("Keyed Aggregation (sum)", "tokenize (flat_map)", but "Map"). Returns a new string. */
 char *graph_node_label(const graph_node *n);
+
+/* ---- helpers of graph_env.c for the other API files (graph_time.c, graph_window.c) ---------- */
+/* A new node of kind (api: the API call for messages; name: its default name). */
+graph_node *graph_node_new(flint_env *env, graph_op_kind kind, const char *api, const char *name);
+/* The stream of node n's output. */
+flint_stream *graph_op_stream(flint_env *env, graph_node *n);
+/* Connect every input of in to n (edges in creation order); returns in's schema (NULL: unknown)
+ * and sets n->in_schema to a copy. */
+const flint_schema *graph_connect_input(flint_env *env, graph_node *n, flint_stream *in);
+/* The schema of what s carries; NULL when unknown or a sink. */
+const flint_schema *graph_stream_schema(const flint_stream *s);
+/* A keyed operator on ks: node connected to ks with its key params (key.fields or key.selector +
+ * key.schema); output schema = input schema. */
+graph_node *graph_keyed_op(flint_keyed_stream *ks, graph_op_kind kind, const char *api, const char *name);
+/* Record user function fn in role ("fn", "agg.add", ...) of n (checked: a FLINT_FN). */
+void graph_set_fn(flint_env *env, graph_node *n, const char *role, flint_fn fn);
+/* Parse a column list for n; NULL after recording an error naming what. */
+flint_schema *graph_parse_schema(flint_env *env, graph_node *n, const char *what, const char *text);
+/* Record an error about node n (the first error wins). */
+void graph_node_fail(graph_node *n, flint_env *env, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Free p (with free()) when env is freed. */
+void graph_env_own(flint_env *env, void *p);
+/* Free s (flint_schema_free) when env is freed. */
+void graph_env_own_schema(flint_env *env, flint_schema *s);
 
 #endif

@@ -42,7 +42,8 @@
 #include "util/strutil.h"
 #include "util/timeutil.h"
 
-/* Limits: no endpoint takes a body yet, and no browser needs more than a few KiB of headers. */
+/* Limits: bodies are small JSON objects (savepoint and stop requests), and no browser needs more
+ * than a few KiB of headers. */
 #define REST_MAX_HEADERS_SIZE (16 * 1024)
 #define REST_MAX_BODY_SIZE (64 * 1024)
 #define REST_TIMEOUT_S 30          /* an idle or stalled connection is closed after this */
@@ -667,8 +668,9 @@ static json_t *exception_entry_json(const jm_exception *x) {
 }
 
 /* GET /jobs/:jobid/exceptions[?maxExceptions=N]: Flink's exceptions with history. all-exceptions
- * lists every failed task (at most maxExceptions, default 20); the history has one entry (no
- * restarts yet): the root cause, with every other failure as concurrent. */
+ * lists every failed task (at most maxExceptions, default 20); the history has one entry per
+ * failure that ended a run (a restart or the job's end), newest first, each with the failures
+ * that happened while it was handled as concurrent exceptions. */
 static void h_job_exceptions(rest_call *c) {
     const jm_job *job = find_job(c);
     if (!job) return;
@@ -699,19 +701,25 @@ static void h_job_exceptions(rest_call *c) {
         if (x->resource_id) json_object_set_new(o, "taskManagerId", jstr(x->resource_id));
         json_array_append_new(all, o);
     }
+    /* One history entry per failure that ended a run (newest first), with the failures that
+     * happened while it was handled as its concurrent exceptions. */
     json_t *entries = jcheck(json_array());
     bool history_truncated = false;
-    if (job->root_exception >= 0 && max > 0) {
-        json_t *root = exception_entry_json(&job->exceptions[job->root_exception]);
+    for (int r = job->n_exceptions - 1; r >= 0; r--) {
+        const jm_exception *x = &job->exceptions[r];
+        if (x->root != r) continue;
+        if ((int)json_array_size(entries) >= max) {
+            history_truncated = true;
+            break;
+        }
+        json_t *root = exception_entry_json(x);
         json_t *concurrent = jcheck(json_array());
         for (int i = 0; i < job->n_exceptions; i++) {
-            if (i == job->root_exception) continue;
+            if (i == r || job->exceptions[i].root != r) continue;
             json_array_append_new(concurrent, exception_entry_json(&job->exceptions[i]));
         }
         json_object_set_new(root, "concurrentExceptions", concurrent);
         json_array_append_new(entries, root);
-    } else if (job->root_exception >= 0) {
-        history_truncated = true;
     }
     json_t *body = jcheck(json_pack("{s:o, s:b, s:o}", "all-exceptions", all, "truncated", truncated,
                                     "exceptionHistory",
@@ -814,6 +822,257 @@ static void h_job_cancel(rest_call *c) {
     reply_json(c, HTTP_ACCEPTED_, jcheck(json_object()));
 }
 
+/* ---- Checkpoints and savepoints --------------------------------------------------------------- */
+
+static const char *cp_type_name(int type, bool is_savepoint) {
+    if (!is_savepoint) return "CHECKPOINT";
+    return type == FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT ? "SAVEPOINT" : "SYNC_SAVEPOINT";
+}
+
+/* Flink's checkpoint statistics object (history entries and "latest"). */
+static json_t *cp_record_json(const jm_cp_record *r) {
+    static const char *const classes[] = {".PendingCheckpointStatistics", ".CompletedCheckpointStatistics",
+                                          ".FailedCheckpointStatistics"};
+    static const char *const status[] = {"IN_PROGRESS", "COMPLETED", "FAILED"};
+    json_t *o = jcheck(json_pack(
+        "{s:s, s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:s, s:o, s:I, s:I, s:I}",
+        "className", classes[r->status],
+        "id", (json_int_t)r->id,
+        "status", status[r->status],
+        "is_savepoint", r->is_savepoint,
+        "trigger_timestamp", (json_int_t)r->trigger_timestamp,
+        "latest_ack_timestamp", (json_int_t)(r->latest_ack_timestamp ? r->latest_ack_timestamp : -1),
+        "checkpointed_size", (json_int_t)r->checkpointed_size,
+        "state_size", (json_int_t)r->state_size,
+        "end_to_end_duration", (json_int_t)r->end_to_end_duration,
+        "alignment_buffered", (json_int_t)r->alignment_buffered,
+        "processed_data", (json_int_t)r->alignment_buffered,
+        "persisted_data", (json_int_t)0,
+        "num_subtasks", r->num_subtasks,
+        "num_acknowledged_subtasks", r->num_acknowledged_subtasks,
+        "checkpoint_type", cp_type_name(r->type, r->is_savepoint),
+        "tasks", jcheck(json_object()),
+        "alignment_duration", (json_int_t)r->alignment_duration_max,
+        "sync_duration", (json_int_t)r->sync_duration_max,
+        "async_duration", (json_int_t)r->async_duration_max));
+    if (r->is_savepoint) json_object_set_new(o, "savepointFormat", json_string("CANONICAL"));
+    if (r->status == JM_CP_COMPLETED) {
+        json_object_set_new(o, "external_path", jstr(r->external_path));
+        json_object_set_new(o, "discarded", json_boolean(r->discarded));
+    } else if (r->status == JM_CP_FAILED) {
+        json_object_set_new(o, "failure_timestamp", json_integer(r->failure_timestamp));
+        json_object_set_new(o, "failure_message", jstr(r->failure_message));
+    }
+    return o;
+}
+
+static json_t *cp_summary_json(const jm_cp_summary *s) {
+    return jcheck(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "min", (json_int_t)s->min,
+                            "max", (json_int_t)s->max, "avg", (json_int_t)s->avg, "p50", (json_int_t)s->p50,
+                            "p90", (json_int_t)s->p90, "p95", (json_int_t)s->p95, "p99", (json_int_t)s->p99,
+                            "p999", (json_int_t)s->p999));
+}
+
+/* GET /jobs/:jobid/checkpoints: Flink's checkpoint statistics (counts, summary, latest, history). */
+static void h_job_checkpoints(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    jm_cp_stats st;
+    jm_cp_get_stats(jm_dispatcher_job_checkpoints(c->rest->jm->dispatcher, job), &st);
+    json_t *counts = jcheck(json_pack("{s:I, s:I, s:I, s:I, s:I}", "restored", (json_int_t)st.restored,
+                                      "total", (json_int_t)st.total, "in_progress", (json_int_t)st.in_progress,
+                                      "completed", (json_int_t)st.completed, "failed", (json_int_t)st.failed));
+    jm_cp_summary zero = {0};
+    json_t *summary = jcheck(json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+                                       "checkpointed_size", cp_summary_json(&st.checkpointed_size),
+                                       "state_size", cp_summary_json(&st.state_size),
+                                       "end_to_end_duration", cp_summary_json(&st.end_to_end_duration),
+                                       "alignment_buffered", cp_summary_json(&st.alignment_buffered),
+                                       "processed_data", cp_summary_json(&st.alignment_buffered),
+                                       "persisted_data", cp_summary_json(&zero)));
+    json_t *restored = json_null();
+    if (st.has_restored)
+        restored = jcheck(json_pack("{s:I, s:I, s:b, s:o}", "id", (json_int_t)st.restored_id,
+                                    "restore_timestamp", (json_int_t)st.restore_timestamp,
+                                    "is_savepoint", st.restored_is_savepoint,
+                                    "external_path", jstr(st.restored_path)));
+    json_t *latest = jcheck(json_pack("{s:o, s:o, s:o, s:o}",
+                                      "completed", st.latest_completed ? cp_record_json(st.latest_completed) : json_null(),
+                                      "savepoint", st.latest_savepoint ? cp_record_json(st.latest_savepoint) : json_null(),
+                                      "failed", st.latest_failed ? cp_record_json(st.latest_failed) : json_null(),
+                                      "restored", restored));
+    json_t *history = jcheck(json_array());
+    for (int i = 0; i < st.n_history; i++) json_array_append_new(history, cp_record_json(st.history[i]));
+    reply_json(c, HTTP_OK, jcheck(json_pack("{s:o, s:o, s:o, s:o}", "counts", counts, "summary", summary,
+                                            "latest", latest, "history", history)));
+}
+
+/* GET /jobs/:jobid/checkpoints/details/:checkpointid: one checkpoint of the history. */
+static void h_job_checkpoint_details(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    int64_t id;
+    if (str_parse_int(c->params[1], &id) != 0) {
+        reply_error(c, HTTP_BADREQUEST, "checkpointid: expected a number");
+        return;
+    }
+    jm_cp_stats st;
+    jm_cp_get_stats(jm_dispatcher_job_checkpoints(c->rest->jm->dispatcher, job), &st);
+    for (int i = 0; i < st.n_history; i++)
+        if (st.history[i]->id == id) {
+            reply_json(c, HTTP_OK, cp_record_json(st.history[i]));
+            return;
+        }
+    reply_error(c, HTTP_NOTFOUND, "Could not find checkpointing statistics for checkpoint %lld.", (long long)id);
+}
+
+/* GET /jobs/:jobid/checkpoints/config: Flink's checkpoint configuration, plus Flint's storage and
+ * restart settings. Without periodic checkpoints "interval" is Long.MAX_VALUE, as in Flink. */
+static void h_job_checkpoints_config(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    jm_dispatcher *d = c->rest->jm->dispatcher;
+    const jm_cp_config *k = jm_cp_get_config(jm_dispatcher_job_checkpoints(d, job));
+    char restart[160];
+    jm_restart_describe(jm_dispatcher_job_restart(d, job), restart, sizeof restart);
+    bool rocks = strcasecmp(k->backend, "rocksdb") == 0;
+    json_t *ext = jcheck(json_pack("{s:b, s:b}", "enabled", k->retention != JM_CP_NO_EXTERNALIZED,
+                                   "delete_on_cancellation", k->retention != JM_CP_RETAIN_ON_CANCELLATION));
+    json_t *o = jcheck(json_pack(
+        "{s:s, s:I, s:I, s:I, s:i, s:o, s:s, s:s, s:b, s:i, s:I, s:b, s:b}",
+        "mode", k->exactly_once ? "exactly_once" : "at_least_once",
+        "interval", (json_int_t)(k->interval_ms > 0 ? k->interval_ms : INT64_MAX),
+        "timeout", (json_int_t)k->timeout_ms,
+        "min_pause", (json_int_t)k->min_pause_ms,
+        "max_concurrent", k->max_concurrent,
+        "externalization", ext,
+        "state_backend", rocks ? "EmbeddedRocksDBStateBackend" : "HashMapStateBackend",
+        "checkpoint_storage", "FileSystemCheckpointStorage",
+        "unaligned_checkpoints", 0,
+        "tolerable_failed_checkpoints", k->tolerable_failed,
+        "aligned_checkpoint_timeout", (json_int_t)0,
+        "checkpoints_after_tasks_finish", 0,
+        "state_changelog_enabled", 0));
+    json_object_set_new(o, "checkpointing_enabled", json_boolean(k->interval_ms > 0));
+    json_object_set_new(o, "checkpoints_directory", jstr(jm_cp_job_dir(jm_dispatcher_job_checkpoints(d, job))));
+    json_object_set_new(o, "savepoints_directory", jstr(k->savepoints_dir));
+    json_object_set_new(o, "num_retained", json_integer(k->num_retained));
+    json_object_set_new(o, "incremental", json_boolean(k->incremental));
+    json_object_set_new(o, "externalized_checkpoint_retention", json_string(jm_cp_retention_name(k->retention)));
+    json_object_set_new(o, "restart_strategy", jstr(restart));
+    reply_json(c, HTTP_OK, o);
+}
+
+/* The request's body as a JSON object ({} when empty), or NULL after answering 400. */
+static json_t *body_json(rest_call *c) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    size_t n = in ? evbuffer_get_length(in) : 0;
+    if (n == 0) return jcheck(json_object());
+    json_error_t e;
+    json_t *o = json_loadb((const char *)evbuffer_pullup(in, (ev_ssize_t)n), n, 0, &e);
+    if (!o || !json_is_object(o)) {
+        reply_error(c, HTTP_BADREQUEST, "Request body is not a JSON object: %s", o ? "" : e.text);
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* A string field of a request body: NULL when absent or null; false after answering 400. */
+static bool body_string(rest_call *c, json_t *o, const char *key, const char **out) {
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_string(v)) {
+        reply_error(c, HTTP_BADREQUEST, "Field '%s' must be a string", key);
+        return false;
+    }
+    *out = json_string_value(v);
+    return true;
+}
+
+static bool body_bool(rest_call *c, json_t *o, const char *key, bool *out) {
+    json_t *v = json_object_get(o, key);
+    *out = false;
+    if (!v || json_is_null(v)) return true;
+    if (!json_is_boolean(v)) {
+        reply_error(c, HTTP_BADREQUEST, "Field '%s' must be true or false", key);
+        return false;
+    }
+    *out = json_is_true(v);
+    return true;
+}
+
+static void trigger_reply(rest_call *c, int rc, const flint_err *err, const char *id) {
+    if (rc) {
+        int code = rc == FLINT_NOT_FOUND ? HTTP_NOTFOUND : rc == FLINT_STATE ? HTTP_CONFLICT_ : HTTP_BADREQUEST;
+        reply_error(c, code, "%s", err->msg);
+        return;
+    }
+    reply_json(c, HTTP_ACCEPTED_, jcheck(json_pack("{s:s}", "request-id", id)));
+}
+
+/* POST /jobs/:jobid/savepoints {"target-directory", "cancel-job"}: 202 {"request-id"}. */
+static void h_job_savepoint_trigger(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    json_t *o = body_json(c);
+    if (!o) return;
+    const char *dir;
+    bool cancel;
+    if (body_string(c, o, "target-directory", &dir) && body_bool(c, o, "cancel-job", &cancel)) {
+        char id[33];
+        flint_err err = {0};
+        int rc = jm_dispatcher_trigger_savepoint(c->rest->jm->dispatcher, job->id,
+                                                 FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT, dir, cancel,
+                                                 jm_time_now(), id, &err);
+        trigger_reply(c, rc, &err, id);
+    }
+    json_decref(o);
+}
+
+/* POST /jobs/:jobid/stop {"targetDirectory", "drain"}: 202 {"request-id"}. */
+static void h_job_stop(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    json_t *o = body_json(c);
+    if (!o) return;
+    const char *dir;
+    bool drain;
+    if (body_string(c, o, "targetDirectory", &dir) && body_bool(c, o, "drain", &drain)) {
+        char id[33];
+        flint_err err = {0};
+        int rc = jm_dispatcher_trigger_savepoint(c->rest->jm->dispatcher, job->id,
+                                                 drain ? FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT_TERMINATE
+                                                       : FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT_SUSPEND,
+                                                 dir, false, jm_time_now(), id, &err);
+        trigger_reply(c, rc, &err, id);
+    }
+    json_decref(o);
+}
+
+/* GET /jobs/:jobid/savepoints/:triggerid: Flink's asynchronous operation result. */
+static void h_job_savepoint_status(rest_call *c) {
+    const jm_job *job = find_job(c);
+    if (!job) return;
+    flint_err err = {0};
+    const jm_cp_trigger *t = jm_dispatcher_savepoint_status(c->rest->jm->dispatcher, job->id, c->params[1], &err);
+    if (!t) {
+        reply_error(c, HTTP_NOTFOUND, "%s", err.msg);
+        return;
+    }
+    json_t *op;
+    if (!t->done)
+        op = json_null();
+    else if (t->ok)
+        op = jcheck(json_pack("{s:o}", "location", jstr(t->location)));
+    else
+        op = jcheck(json_pack("{s:{s:s, s:o}}", "failure-cause", "class", "flint.CheckpointException",
+                              "stack-trace", jstr(t->failure)));
+    reply_json(c, HTTP_OK, jcheck(json_pack("{s:{s:s}, s:o}", "status", "id", t->done ? "COMPLETED" : "IN_PROGRESS",
+                                            "operation", op)));
+}
+
 /* The route table. First match wins, so literal patterns go before ":name" patterns that would
  * also match them ("/jobs/overview" before "/jobs/:jobid"). A path matching several patterns
  * with other methods answers 405 listing all of them. */
@@ -829,6 +1088,12 @@ static const rest_route routes[] = {
     {METHODS_GET, "/jobs/:jobid", h_job},
     {EVHTTP_REQ_PATCH, "/jobs/:jobid", h_job_cancel},
     {METHODS_GET, "/jobs/:jobid/exceptions", h_job_exceptions},
+    {METHODS_GET, "/jobs/:jobid/checkpoints", h_job_checkpoints},
+    {METHODS_GET, "/jobs/:jobid/checkpoints/config", h_job_checkpoints_config},
+    {METHODS_GET, "/jobs/:jobid/checkpoints/details/:checkpointid", h_job_checkpoint_details},
+    {EVHTTP_REQ_POST, "/jobs/:jobid/savepoints", h_job_savepoint_trigger},
+    {METHODS_GET, "/jobs/:jobid/savepoints/:triggerid", h_job_savepoint_status},
+    {EVHTTP_REQ_POST, "/jobs/:jobid/stop", h_job_stop},
     {METHODS_GET, "/jobs/:jobid/vertices/:vertexid", h_job_vertex},
     {METHODS_GET, "/jobs/:jobid/vertices/:vertexid/backpressure", h_job_vertex_backpressure},
 };

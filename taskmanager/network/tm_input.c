@@ -376,6 +376,40 @@ static int corrupt(tm_input *in, tm_chan *ch, const char *what) {
     return fail_here(in, FLINT_PROTOCOL, "corrupt data from %s: %s", origin, what);
 }
 
+/* Turn wire kind k of an element (el->data, el->len: its bytes) into what tm_input_next reports:
+ * plain records (the likely case) cost a store; 0 or -1 when the element is malformed. */
+static inline int decode_kind(tm_element *el, unsigned k) {
+    if (__builtin_expect(k == 0, 1)) {
+        el->kind = TM_ELEM_RECORD;
+        el->timestamp = INT64_MIN;    /* FLINT_NO_TIMESTAMP */
+        return 0;
+    }
+    uint64_t v;
+    if (k == TM_WIRE_RECORD_TS) {
+        if (el->len < 8) return -1;
+        memcpy(&v, el->data, 8);
+        el->kind = TM_ELEM_RECORD;
+        el->timestamp = (int64_t)le64toh(v);
+        el->data += 8;
+        el->len -= 8;
+        return 0;
+    }
+    if (k == TM_ELEM_WATERMARK) {
+        if (el->len == 8) {
+            memcpy(&v, el->data, 8);
+            el->kind = TM_ELEM_WATERMARK;
+            el->timestamp = (int64_t)le64toh(v);
+            return 0;
+        }
+        if (el->len == 1 && el->data[0] <= 1) {
+            el->kind = TM_ELEM_STATUS;
+            el->timestamp = INT64_MIN;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static inline void count_record(tm_input *in, tm_elem_kind kind) {
     if (kind == TM_ELEM_RECORD)
         atomic_store_explicit(&in->records_in,
@@ -397,7 +431,7 @@ static int read_spanning(tm_input *in, tm_chan *ch, tm_element *el) {
             pos += k;
             if (ch->span_have < 4) break;
             uint32_t h = rd32(ch->span_hdr);
-            if ((h >> 30) > TM_ELEM_WATERMARK) {
+            if ((h >> 30) > TM_WIRE_RECORD_TS) {
                 in->pos = pos;
                 return corrupt(in, ch, "bad element kind");
             }
@@ -416,7 +450,6 @@ static int read_spanning(tm_input *in, tm_chan *ch, tm_element *el) {
         }
         if (ch->span_total && ch->span_have == ch->span_total) {
             uint32_t h = rd32(ch->span_hdr);
-            el->kind = (tm_elem_kind)(h >> 30);
             el->gate = ch->gate_idx;
             el->channel = ch->idx;
             el->data = ch->spill;
@@ -427,6 +460,7 @@ static int read_spanning(tm_input *in, tm_chan *ch, tm_element *el) {
                 in->cur = NULL;
                 recycle(in, b);
             }
+            if (decode_kind(el, h >> 30)) return corrupt(in, ch, "malformed element");
             count_record(in, el->kind);
             return 1;
         }
@@ -487,13 +521,12 @@ int tm_input_next(tm_input *in, tm_element *el) {
                     uint32_t h = rd32(b->data + pos);
                     uint32_t len = h & 0x3fffffffu;
                     if (__builtin_expect(rem - 4 >= len, 1)) {
-                        el->kind = (tm_elem_kind)(h >> 30);
-                        if (__builtin_expect(el->kind > TM_ELEM_WATERMARK, 0))
-                            return corrupt(in, ch, "bad element kind");
                         el->gate = ch->gate_idx;
                         el->channel = ch->idx;
                         el->data = b->data + pos + 4;
                         el->len = len;
+                        if (__builtin_expect(decode_kind(el, h >> 30) != 0, 0))
+                            return corrupt(in, ch, "bad element kind");
                         in->pos = pos + 4 + len;
                         if (in->pos == b->size) {
                             in->cur = NULL;

@@ -5,7 +5,9 @@
  * thread; tasks call the producer and consumer functions below from their own threads.
  *
  * Elements inside buffers: a 4-byte little-endian header (low 30 bits: length; top 2 bits: kind)
- * then the bytes; an element may span buffers. Events (end of partition; checkpoint barriers
+ * then the bytes; an element may span buffers. Wire kinds: 0 a record (the row); 1 a watermark
+ * (8 bytes, int64 LE) or a watermark status (1 byte: 1 idle, 0 active); 2 a record with an event
+ * timestamp (8 bytes int64 LE, then the row); 3 unused. Events (end of partition; checkpoint barriers
  * later) travel as event buffers of their own. No allocation per element or per buffer. */
 #ifndef FLINT_TM_NET_H
 #define FLINT_TM_NET_H
@@ -18,11 +20,16 @@
 
 /* Kinds of element in data buffers, and what tm_input_next reports. */
 typedef enum tm_elem_kind {
-    TM_ELEM_RECORD = 0,       /* a serialized row */
-    TM_ELEM_WATERMARK = 1,    /* 8 bytes: int64 timestamp */
+    TM_ELEM_RECORD = 0,       /* a serialized row (el.timestamp: its event timestamp or
+                               * FLINT_NO_TIMESTAMP) */
+    TM_ELEM_WATERMARK = 1,    /* el.timestamp: the watermark (written as 8 bytes: int64 LE) */
     TM_ELEM_EVENT = 2,        /* an event buffer's payload (barriers, later issues) */
-    TM_ELEM_GATE_END = 3      /* every channel of gate el.gate has ended (no data) */
+    TM_ELEM_GATE_END = 3,     /* every channel of gate el.gate has ended (no data) */
+    TM_ELEM_STATUS = 4        /* reported only: a watermark status, el.data[0] 1 idle / 0 active */
 } tm_elem_kind;
+
+/* Wire kind of a record with a timestamp (never reported: tm_input_next says TM_ELEM_RECORD). */
+#define TM_WIRE_RECORD_TS 2u
 
 /* Event types carried by event buffers. */
 typedef enum tm_event_type { TM_EVENT_END_OF_PARTITION = 1 } tm_event_type;
@@ -87,6 +94,12 @@ void tm_writer_free(tm_writer *w);
 int tm_writer_emit(tm_writer *w, int subpartition, tm_elem_kind kind, const void *data, uint32_t len);
 /* The same element to every subpartition. */
 int tm_writer_broadcast(tm_writer *w, tm_elem_kind kind, const void *data, uint32_t len);
+/* A record with an event timestamp (wire kind 2) to one / every subpartition. */
+int tm_writer_emit_ts(tm_writer *w, int subpartition, int64_t timestamp, const void *data, uint32_t len);
+int tm_writer_broadcast_ts(tm_writer *w, int64_t timestamp, const void *data, uint32_t len);
+/* A watermark / an idle (true) or active status to every subpartition. */
+int tm_writer_watermark(tm_writer *w, int64_t watermark);
+int tm_writer_status(tm_writer *w, bool idle);
 /* Hand every partial buffer to its consumers now. */
 int tm_writer_flush(tm_writer *w);
 /* Monotonic ms by which tm_writer_flush must be called to honour the buffer timeout, or
@@ -126,6 +139,8 @@ int tm_input_start(tm_input *in, flint_err *err);
 typedef struct tm_element {
     tm_elem_kind kind;
     int gate, channel;        /* channel is -1 for TM_ELEM_GATE_END */
+    int64_t timestamp;        /* RECORD: event timestamp or FLINT_NO_TIMESTAMP (INT64_MIN);
+                               * WATERMARK: the watermark */
     const uint8_t *data;      /* valid until the next tm_input_next or tm_input_free; for
                                * TM_ELEM_EVENT the event buffer: 4-byte LE event type, payload */
     uint32_t len;

@@ -162,15 +162,17 @@ static int start_buffer(tm_writer *w, int i) {
     return FLINT_OK;
 }
 
-/* Write an element that does not fit in the current buffer (or there is none). */
-static int put_slow(tm_writer *w, int i, tm_elem_kind kind, const void *data, uint32_t len) {
+/* Write an element that does not fit in the current buffer (or there is none): the header of
+ * wire kind kind, then pre[0..plen) (a record's timestamp), then data[0..len). */
+static int put_slow(tm_writer *w, int i, unsigned kind, const void *pre, uint32_t plen, const void *data,
+                    uint32_t len) {
     if (w->ended) return FLINT_STATE;
-    if (len >= (1u << 30)) return FLINT_TOO_LARGE;
+    if ((uint64_t)len + plen >= (1u << 30)) return FLINT_TOO_LARGE;
     tm_wsub *s = &w->subs[i];
-    uint32_t h = htole32(len | (uint32_t)kind << 30);
-    const uint8_t *src[2] = {(const uint8_t *)&h, data};
-    size_t left[2] = {4, len};
-    for (int part = 0; part < 2; part++) {
+    uint32_t h = htole32((len + plen) | (uint32_t)kind << 30);
+    const uint8_t *src[3] = {(const uint8_t *)&h, pre, data};
+    size_t left[3] = {4, plen, len};
+    for (int part = 0; part < 3; part++) {
         while (left[part] > 0) {
             if (!s->cur) {
                 int rc = start_buffer(w, i);
@@ -198,7 +200,54 @@ static inline int put(tm_writer *w, int i, tm_elem_kind kind, const void *data, 
         s->wp += need;
         return FLINT_OK;
     }
-    return put_slow(w, i, kind, data, len);
+    return put_slow(w, i, kind, NULL, 0, data, len);
+}
+
+/* A record with a timestamp: wire kind 2, 8-byte LE timestamp, the row. */
+static inline int put_ts(tm_writer *w, int i, int64_t ts, const void *data, uint32_t len) {
+    tm_wsub *s = &w->subs[i];
+    uint64_t need = (uint64_t)len + 12;
+    uint64_t t = htole64((uint64_t)ts);
+    if (__builtin_expect((uint64_t)(s->end - s->wp) > need && len < (1u << 30) - 8, 1)) {
+        uint32_t h = htole32((len + 8) | TM_WIRE_RECORD_TS << 30);
+        memcpy(s->wp, &h, 4);
+        memcpy(s->wp + 4, &t, 8);
+        memcpy(s->wp + 12, data, len);
+        s->wp += need;
+        return FLINT_OK;
+    }
+    return put_slow(w, i, TM_WIRE_RECORD_TS, &t, 8, data, len);
+}
+
+int tm_writer_emit_ts(tm_writer *w, int subpartition, int64_t timestamp, const void *data, uint32_t len) {
+    assert(subpartition >= 0 && subpartition < w->n);
+    int rc = put_ts(w, subpartition, timestamp, data, len);
+    if (__builtin_expect(rc != FLINT_OK, 0)) return rc;
+    add_relaxed(&w->records, 1);
+    add_relaxed(&w->bytes, (int64_t)len + 12);
+    if (w->timeout == 0 && w->subs[subpartition].cur) finish(w, subpartition);
+    return FLINT_OK;
+}
+
+int tm_writer_broadcast_ts(tm_writer *w, int64_t timestamp, const void *data, uint32_t len) {
+    for (int i = 0; i < w->n; i++) {
+        int rc = put_ts(w, i, timestamp, data, len);
+        if (rc != FLINT_OK) return rc;
+    }
+    add_relaxed(&w->records, 1);
+    add_relaxed(&w->bytes, ((int64_t)len + 12) * w->n);
+    if (w->timeout == 0) return tm_writer_flush(w);
+    return FLINT_OK;
+}
+
+int tm_writer_watermark(tm_writer *w, int64_t watermark) {
+    uint64_t v = htole64((uint64_t)watermark);
+    return tm_writer_broadcast(w, TM_ELEM_WATERMARK, &v, 8);
+}
+
+int tm_writer_status(tm_writer *w, bool idle) {
+    uint8_t b = idle ? 1 : 0;
+    return tm_writer_broadcast(w, TM_ELEM_WATERMARK, &b, 1);
 }
 
 int tm_writer_emit(tm_writer *w, int subpartition, tm_elem_kind kind, const void *data,

@@ -6,21 +6,26 @@
  *     row (done in place in the stored copy: fixed-size fields live in their 8-byte slots);
  *   - min_by/max_by keep the whole row holding the smallest/largest value (the first wins ties);
  *   - a NULL value never changes the aggregate; a NULL aggregate takes the first non-NULL value.
- * The key is "key.fields" (field indexes) or a "key.selector" function with "key.schema". State
- * lives in tm_kstate (keyed_state.h): allocation only for new keys. */
+ * The key is "key.fields" (field indexes) or a "key.selector" function with "key.schema". The
+ * aggregate of each key is value state "agg" of the operator's state backend (state/tm_state.h:
+ * hashmap or rocksdb, per state.backend.type); sum/min/max change a copy of it in place. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "operators/keyed_state.h"
 #include "operators/keys.h"
 #include "operators/operator.h"
+#include "row/row_key.h"
+#include "state/tm_state.h"
 #include "util/alloc.h"
 
 typedef enum agg_kind { AGG_SUM, AGG_MIN, AGG_MAX, AGG_MIN_BY, AGG_MAX_BY } agg_kind;
 
 typedef struct keyed_state {
     tm_keys keys;
-    tm_kstate *state;
+    tm_state_backend *backend;
+    tm_state *agg_state;                 /* value state "agg": the key's aggregate */
+    uint8_t *acc;                        /* a writable copy of the aggregate */
+    size_t acc_cap;
     /* reduce */
     flint_reduce_fn fn;
     flint_row_builder out;
@@ -47,7 +52,10 @@ static int keyed_open_common(tm_op *op, keyed_state *s) {
         if (tm_keys_init_fields(&s->keys, fields, op->in_schema, &err))
             return tm_op_fail(op, "key.fields '%s': %s", fields, err.msg);
     }
-    s->state = tm_kstate_new();
+    int rc = tm_state_op_open(op, &s->backend);
+    if (rc) return rc;
+    if (tm_state_register(s->backend, "agg", TM_STATE_VALUE, 0, &s->agg_state, &err))
+        return tm_op_fail(op, "state: %s", err.msg);
     return FLINT_OK;
 }
 
@@ -56,24 +64,51 @@ static void keyed_close(tm_op *op) {
     if (!s) return;
     if (s->fn) tm_op_udf_close(op);
     tm_keys_free(&s->keys);
-    tm_kstate_free(s->state);
+    tm_state_op_close(op, s->backend);
+    free(s->acc);
     if (s->has_out) flint_row_builder_free(&s->out);
     free(s);
     op->state = NULL;
 }
 
-static int key_of(tm_op *op, keyed_state *s, const flint_row *in, const uint8_t **key, size_t *klen) {
+/* Make in's key the backend's current key. */
+static int set_key(tm_op *op, keyed_state *s, const flint_row *in) {
     flint_err err = {0};
-    if (tm_keys_get(&s->keys, in, key, klen, &err)) {
+    const uint8_t *key;
+    size_t klen;
+    if (tm_keys_get(&s->keys, in, &key, &klen, &err)) {
         op->ctx.failed = false; /* reported here, with the selector's message */
         return tm_op_fail(op, "key selector: %s", err.msg);
     }
+    if (!tm_state_set_key_hashed(s->backend, key, klen))
+        return tm_op_fail(op, "a row of key group %d reached subtask %d, which does not own it",
+                          row_key_group(row_key_hash(key, klen), op->rt->max_parallelism > 0 ? op->rt->max_parallelism : 128),
+                          op->rt->subtask);
     return FLINT_OK;
 }
 
-/* The stored row of schema sch in v, as a view. */
-static flint_row stored_row(const tm_op *op, const tm_kvalue *v) {
-    return flint_row_view(op->in_schema, v->data, v->len, flint_schema_field_count(op->in_schema));
+/* The key's aggregate: true with a view of it in *acc; false when the key has none yet (or the
+ * backend failed: *rc). */
+static bool get_acc(tm_op *op, keyed_state *s, flint_row *acc, int *rc) {
+    const uint8_t *v;
+    size_t n;
+    *rc = FLINT_OK;
+    if (!tm_state_value_get(s->agg_state, NULL, 0, &v, &n)) {
+        flint_err err = {0};
+        if (tm_state_backend_error(s->backend, &err)) *rc = tm_op_fail(op, "state: %s", err.msg);
+        return false;
+    }
+    *acc = flint_row_view(op->in_schema, v, (uint32_t)n, flint_schema_field_count(op->in_schema));
+    return true;
+}
+
+static int put_acc(tm_op *op, keyed_state *s, const void *data, size_t len) {
+    if (tm_state_value_put(s->agg_state, NULL, 0, data, len)) {
+        flint_err err = {0};
+        tm_state_backend_error(s->backend, &err);
+        return tm_op_fail(op, "state: %s", err.msg);
+    }
+    return FLINT_OK;
 }
 
 /* ---- reduce ------------------------------------------------------------------------------------ */
@@ -93,21 +128,18 @@ static int reduce_open(tm_op *op) {
 
 static int reduce_process(tm_op *op, const flint_row *in) {
     keyed_state *s = op->state;
-    const uint8_t *key;
-    size_t klen;
-    int rc = key_of(op, s, in, &key, &klen);
+    int rc = set_key(op, s, in);
     if (rc) return rc;
-    tm_kvalue *v = tm_kstate_get(s->state, key, klen);
-    if (!v) {
-        tm_kstate_put(s->state, key, klen, in->data, in->len);
+    flint_row acc;
+    if (!get_acc(op, s, &acc, &rc)) {
+        if (rc || (rc = put_acc(op, s, in->data, in->len))) return rc;
         return tm_op_emit(op, in);
     }
-    flint_row acc = stored_row(op, v);
     flint_row_builder_reset(&s->out);
     s->fn(&op->ctx, &acc, in, &s->out);
     if (op->ctx.failed) return tm_op_check_ctx(op);
-    v = tm_kstate_put(s->state, key, klen, s->out.buf, (uint32_t)s->out.len);
-    flint_row row = stored_row(op, v);
+    if ((rc = put_acc(op, s, s->out.buf, s->out.len))) return rc;
+    flint_row row = flint_row_builder_row(&s->out);
     return tm_op_emit(op, &row);
 }
 
@@ -153,14 +185,14 @@ static int cmp_field(flint_type t, const flint_row *a, const flint_row *b, int f
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Write field f's slot (and clear its NULL bit) in a stored row of n fields. */
-static void store_slot(tm_kvalue *v, int n, int f, uint64_t slot) {
+/* Write field f's slot (and clear its NULL bit) in a row of n fields. */
+static void store_slot(uint8_t *data, int n, int f, uint64_t slot) {
     size_t words = (size_t)((n + 63) / 64);
     uint64_t w;
-    memcpy(&w, v->data + (size_t)(f / 64) * 8, 8);
+    memcpy(&w, data + (size_t)(f / 64) * 8, 8);
     w &= ~(UINT64_C(1) << (f % 64));
-    memcpy(v->data + (size_t)(f / 64) * 8, &w, 8);
-    memcpy(v->data + words * 8 + (size_t)f * 8, &slot, 8);
+    memcpy(data + (size_t)(f / 64) * 8, &w, 8);
+    memcpy(data + words * 8 + (size_t)f * 8, &slot, 8);
 }
 
 static uint64_t sum_slot(flint_type t, const flint_row *a, const flint_row *b, int f) {
@@ -177,37 +209,52 @@ static uint64_t sum_slot(flint_type t, const flint_row *a, const flint_row *b, i
 
 static int agg_process(tm_op *op, const flint_row *in) {
     keyed_state *s = op->state;
-    const uint8_t *key;
-    size_t klen;
-    int rc = key_of(op, s, in, &key, &klen);
+    int rc = set_key(op, s, in);
     if (rc) return rc;
-    tm_kvalue *v = tm_kstate_get(s->state, key, klen);
-    if (!v) {
-        tm_kstate_put(s->state, key, klen, in->data, in->len);
+    flint_row acc;
+    if (!get_acc(op, s, &acc, &rc)) {
+        if (rc || (rc = put_acc(op, s, in->data, in->len))) return rc;
         return tm_op_emit(op, in);
     }
     int f = s->field;
-    flint_row acc = stored_row(op, v);
     if (!flint_row_is_null(in, f)) {
         bool acc_null = flint_row_is_null(&acc, f);
         int c = acc_null ? 0 : cmp_field(s->type, in, &acc, f);
+        uint64_t slot = 0;
+        bool set = false;
         switch (s->agg) {
         case AGG_SUM:
-            store_slot(v, acc.nfields, f, acc_null ? flint_row_slot_(in, f) : sum_slot(s->type, &acc, in, f));
+            slot = acc_null ? flint_row_slot_(in, f) : sum_slot(s->type, &acc, in, f);
+            set = true;
             break;
         case AGG_MIN:
         case AGG_MAX:
-            if (acc_null || (s->agg == AGG_MIN ? c < 0 : c > 0)) store_slot(v, acc.nfields, f, flint_row_slot_(in, f));
+            if (acc_null || (s->agg == AGG_MIN ? c < 0 : c > 0)) {
+                slot = flint_row_slot_(in, f);
+                set = true;
+            }
             break;
         case AGG_MIN_BY:
         case AGG_MAX_BY:
-            if (acc_null || (s->agg == AGG_MIN_BY ? c < 0 : c > 0)) v = tm_kstate_put(s->state, key, klen, in->data, in->len);
+            if (acc_null || (s->agg == AGG_MIN_BY ? c < 0 : c > 0)) {
+                if ((rc = put_acc(op, s, in->data, in->len))) return rc;
+                return tm_op_emit(op, in);
+            }
             break;
         }
+        if (set) { /* the aggregate with one slot changed: a copy, changed, stored */
+            if (acc.len > s->acc_cap) {
+                s->acc_cap = acc.len < 256 ? 256 : 2 * (size_t)acc.len;
+                s->acc = xrealloc(s->acc, s->acc_cap);
+            }
+            memcpy(s->acc, acc.data, acc.len);
+            store_slot(s->acc, acc.nfields, f, slot);
+            if ((rc = put_acc(op, s, s->acc, acc.len))) return rc;
+            acc.data = s->acc;
+        }
     }
-    flint_row row = stored_row(op, v);
-    return tm_op_emit(op, &row);
+    return tm_op_emit(op, &acc);
 }
 
-const tm_op_kind tm_op_REDUCE = {"reduce", reduce_open, reduce_process, NULL, NULL, keyed_close};
-const tm_op_kind tm_op_AGGREGATE = {"aggregate", agg_open, agg_process, NULL, NULL, keyed_close};
+const tm_op_kind tm_op_REDUCE = {.name = "reduce", .open = reduce_open, .process = reduce_process, .close = keyed_close};
+const tm_op_kind tm_op_AGGREGATE = {.name = "aggregate", .open = agg_open, .process = agg_process, .close = keyed_close};

@@ -123,6 +123,6 @@ static void print_close(tm_op *op) {
     sink_close(op);
 }
 
-const tm_op_kind tm_op_SINK_PRINT = {"sink.print", print_open, print_process, NULL, NULL, print_close};
-const tm_op_kind tm_op_SINK_TEXT_FILE = {"sink.text_file", text_file_open, text_file_process, NULL, NULL, sink_close};
-const tm_op_kind tm_op_SINK_BLACKHOLE = {"sink.blackhole", NULL, blackhole_process, NULL, NULL, NULL};
+const tm_op_kind tm_op_SINK_PRINT = {.name = "sink.print", .open = print_open, .process = print_process, .close = print_close};
+const tm_op_kind tm_op_SINK_TEXT_FILE = {.name = "sink.text_file", .open = text_file_open, .process = text_file_process, .close = sink_close};
+const tm_op_kind tm_op_SINK_BLACKHOLE = {.name = "sink.blackhole", .process = blackhole_process};

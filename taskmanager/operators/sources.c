@@ -419,8 +419,8 @@ static int socket_produce(tm_op *op, int64_t deadline, tm_source_status *st, int
     }
 }
 
-const tm_op_kind tm_op_SOURCE_ELEMENTS = {"source.elements", elements_open, NULL, elements_produce, NULL, source_close};
-const tm_op_kind tm_op_SOURCE_SEQUENCE = {"source.sequence", sequence_open, NULL, sequence_produce, NULL, source_close};
-const tm_op_kind tm_op_SOURCE_DATAGEN = {"source.datagen", datagen_open, NULL, datagen_produce, NULL, source_close};
-const tm_op_kind tm_op_SOURCE_TEXT_FILE = {"source.text_file", text_file_open, NULL, text_file_produce, NULL, source_close};
-const tm_op_kind tm_op_SOURCE_SOCKET = {"source.socket", socket_open, NULL, socket_produce, NULL, source_close};
+const tm_op_kind tm_op_SOURCE_ELEMENTS = {.name = "source.elements", .open = elements_open, .produce = elements_produce, .close = source_close};
+const tm_op_kind tm_op_SOURCE_SEQUENCE = {.name = "source.sequence", .open = sequence_open, .produce = sequence_produce, .close = source_close};
+const tm_op_kind tm_op_SOURCE_DATAGEN = {.name = "source.datagen", .open = datagen_open, .produce = datagen_produce, .close = source_close};
+const tm_op_kind tm_op_SOURCE_TEXT_FILE = {.name = "source.text_file", .open = text_file_open, .produce = text_file_produce, .close = source_close};
+const tm_op_kind tm_op_SOURCE_SOCKET = {.name = "source.socket", .open = socket_open, .produce = socket_produce, .close = source_close};

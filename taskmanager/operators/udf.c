@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "operators/operator.h"
+#include "state/tm_state.h"
 #include "util/alloc.h"
 
 typedef struct udf_state {
@@ -32,6 +33,8 @@ static int udf_open(tm_op *op, bool needs_out) {
     }
     s->coll.emit = collector_emit;
     s->coll.rt = op;
+    tm_op_collector_sides(op, &s->coll);   /* flint_side_out_row / flint_emit_side */
+    if ((rc = tm_state_op_open(op, NULL))) return rc; /* operator list and broadcast state */
     return tm_op_udf_open(op);
 }
 
@@ -39,6 +42,7 @@ static void udf_close(tm_op *op) {
     udf_state *s = op->state;
     if (!s) return;
     if (s->fn) tm_op_udf_close(op);
+    tm_state_op_close(op, NULL);
     if (op->out_schema && s->out.schema) {
         flint_row_builder_free(&s->out);
         flint_row_builder_free(&s->coll.out);
@@ -65,7 +69,7 @@ static int flat_map_process(tm_op *op, const flint_row *in) {
     ((flint_flat_map_fn)s->fn)(&op->ctx, in, &s->coll);
     if (op->ctx.failed) return tm_op_check_ctx(op);
     int rc = s->emit_rc;
-    return rc;
+    return rc ? rc : op->side_rc;
 }
 
 static int filter_process(tm_op *op, const flint_row *in) {
@@ -81,8 +85,8 @@ static int sink_fn_process(tm_op *op, const flint_row *in) {
     return op->ctx.failed ? tm_op_check_ctx(op) : FLINT_OK;
 }
 
-const tm_op_kind tm_op_MAP = {"map", open_with_out, map_process, NULL, NULL, udf_close};
-const tm_op_kind tm_op_FLAT_MAP = {"flat_map", open_with_out, flat_map_process, NULL, NULL, udf_close};
-const tm_op_kind tm_op_PROCESS = {"process", open_with_out, flat_map_process, NULL, NULL, udf_close};
-const tm_op_kind tm_op_FILTER = {"filter", open_without_out, filter_process, NULL, NULL, udf_close};
-const tm_op_kind tm_op_SINK_FN = {"sink.fn", open_without_out, sink_fn_process, NULL, NULL, udf_close};
+const tm_op_kind tm_op_MAP = {.name = "map", .open = open_with_out, .process = map_process, .close = udf_close};
+const tm_op_kind tm_op_FLAT_MAP = {.name = "flat_map", .open = open_with_out, .process = flat_map_process, .close = udf_close};
+const tm_op_kind tm_op_PROCESS = {.name = "process", .open = open_with_out, .process = flat_map_process, .close = udf_close};
+const tm_op_kind tm_op_FILTER = {.name = "filter", .open = open_without_out, .process = filter_process, .close = udf_close};
+const tm_op_kind tm_op_SINK_FN = {.name = "sink.fn", .open = open_without_out, .process = sink_fn_process, .close = udf_close};

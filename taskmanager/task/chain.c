@@ -15,6 +15,43 @@ static void add_output(tm_op *op, tm_output out) {
     op->outs[op->n_outs++] = out;
 }
 
+/* The side output of op tagged tag, made when missing. */
+static tm_side_output *side_get(tm_op *op, const char *tag) {
+    int i = tm_op_side_output(op, tag);
+    if (i >= 0) return &op->sides[i];
+    op->sides = xrealloc(op->sides, (size_t)(op->n_sides + 1) * sizeof *op->sides);
+    tm_side_output *s = &op->sides[op->n_sides++];
+    memset(s, 0, sizeof *s);
+    s->tag = xstrdup(tag);
+    return s;
+}
+
+static void side_add_output(tm_op *op, const char *tag, tm_output out) {
+    tm_side_output *s = side_get(op, tag);
+    if (s->n_outs == s->cap_outs) {
+        s->cap_outs = s->cap_outs ? s->cap_outs * 2 : 2;
+        s->outs = xrealloc(s->outs, (size_t)s->cap_outs * sizeof *s->outs);
+    }
+    s->outs[s->n_outs++] = out;
+}
+
+/* Side outputs declared by "side.<tag>" = schema parameters (flint_side_output). */
+static int declare_sides(tm_op *op, flint_err *err) {
+    const Flint__Graph__OperatorDef *d = op->def;
+    for (size_t i = 0; i < d->n_params; i++) {
+        const char *k = d->params[i]->key;
+        if (!k || strncmp(k, "side.", 5) != 0 || !k[5]) continue;
+        tm_side_output *s = side_get(op, k + 5);
+        if (s->schema) continue;
+        if (flint_schema_parse(d->params[i]->value, &s->schema, err)) {
+            flint_err_prefix(err, "operator '%s': side output '%s' schema", d->name, k + 5);
+            return FLINT_INVALID;
+        }
+        flint_row_builder_init(&s->b, s->schema);
+    }
+    return FLINT_OK;
+}
+
 static int parse_schema(const char *text, flint_schema **out, const char *what,
                         const Flint__Graph__OperatorDef *d, flint_err *err) {
     *out = NULL;
@@ -50,6 +87,10 @@ int tm_chain_build(tm_chain *c, const Flint__Graph__JobVertex *v, tm_runtime *rt
         op->ctx.n_op_params = d->n_user_params;
         op->ctx.job_params = rt->job_params;
         op->ctx.n_job_params = rt->n_job_params;
+        op->watermark = INT64_MIN;
+        op->ctx.timestamp = &rt->timestamp;
+        op->ctx.watermark = &op->watermark;
+        if (declare_sides(op, err)) return FLINT_INVALID;
     }
     c->ops[0]->n_inputs = 1;
     for (int i = 0; i < c->n; i++) {
@@ -58,7 +99,9 @@ int tm_chain_build(tm_chain *c, const Flint__Graph__JobVertex *v, tm_runtime *rt
             int t = d->chained_outputs[j];
             if (t <= 0 || t >= c->n || t == i)
                 return flint_err_set(err, FLINT_INVALID, "operator '%s': chained output %d out of range", d->name, t);
-            add_output(c->ops[i], (tm_output){.op = c->ops[t]});
+            const char *tag = j < d->n_chained_output_tags ? d->chained_output_tags[j] : "";
+            if (tag && tag[0]) side_add_output(c->ops[i], tag, (tm_output){.op = c->ops[t]});
+            else add_output(c->ops[i], (tm_output){.op = c->ops[t]});
             c->ops[t]->n_inputs++;
         }
     }
@@ -72,6 +115,12 @@ int tm_chain_build(tm_chain *c, const Flint__Graph__JobVertex *v, tm_runtime *rt
 void tm_chain_add_output(tm_chain *c, int op, tm_output_fn fn, void *ud) {
     assert(op >= 0 && op < c->n && fn);
     add_output(c->ops[op], (tm_output){.fn = fn, .ud = ud});
+}
+
+void tm_chain_add_output_tagged(tm_chain *c, int op, const tm_output *out, const char *tag) {
+    assert(op >= 0 && op < c->n && out && out->fn);
+    if (tag && tag[0]) side_add_output(c->ops[op], tag, *out);
+    else add_output(c->ops[op], *out);
 }
 
 int tm_chain_open(tm_chain *c) {
@@ -116,6 +165,14 @@ void tm_chain_close(tm_chain *c) {
         if (op->opened && op->kind->close) op->kind->close(op);
         flint_schema_free(op->in_schema);
         flint_schema_free(op->out_schema);
+        for (int s = 0; s < op->n_sides; s++) {
+            tm_side_output *so = &op->sides[s];
+            if (so->schema) flint_row_builder_free(&so->b);
+            flint_schema_free(so->schema);
+            free(so->tag);
+            free(so->outs);
+        }
+        free(op->sides);
         free(op->outs);
         free(op);
     }

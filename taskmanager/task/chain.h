@@ -18,6 +18,9 @@ typedef struct tm_chain {
 int tm_chain_build(tm_chain *c, const Flint__Graph__JobVertex *v, tm_runtime *rt, flint_err *err);
 /* Add a callback output to operator index op (after its chained outputs). */
 void tm_chain_add_output(tm_chain *c, int op, tm_output_fn fn, void *ud);
+/* The same with watermark/idle callbacks (out->fn, ud, wm_fn, idle_fn), to the side output tag
+ * ("" or NULL: the main output). */
+void tm_chain_add_output_tagged(tm_chain *c, int op, const tm_output *out, const char *tag);
 /* Open every operator, the tail first (so every operator's outputs are ready before it runs). On
  * failure the message is in c->rt->err; opened operators are closed by tm_chain_close. */
 int tm_chain_open(tm_chain *c);

@@ -16,6 +16,9 @@
 #include "task/mailbox.h"
 #include "task/partitioner.h"
 #include "task/task.h"
+#include "task/tm_timers.h"
+#include "task/tm_valve.h"
+#include "config/config.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -44,12 +47,17 @@ typedef struct net_out {
     bool keyed, by_selector;
     tm_keys keys;
     tm_op *producer;             /* the operator feeding it */
+    const char *tag;             /* a side output's tag, or "" */
 } net_out;
 
-/* An input gate's records: their schema, for checking rows that arrive from the network. */
+/* An input gate's records: their schema, for checking rows that arrive from the network; which
+ * input of the head they feed; the event time of each channel. */
 typedef struct gate_info {
     flint_schema *schema;
     int nfields;
+    bool input2;                 /* the head's second input (process2) */
+    int n_channels;
+    int ch_base;                 /* its channels in the task's valve */
 } gate_info;
 
 struct tm_task {
@@ -74,6 +82,7 @@ struct tm_task {
     gate_info *gates;
     int n_gates;
     int64_t buffer_timeout_ms;
+    tm_valve valve;              /* the input's watermark: min over the active channels */
 
     /* Metrics, read by the executor's thread at any time (tm_task_metrics_get): the counters of
      * the writers and the input (thread-safe in tm_net) while they exist, their last values once
@@ -223,8 +232,31 @@ static int net_out_write(void *ud, const flint_row *row) {
     }
     if (row->len >= (1u << 30))
         return tm_op_fail(o->producer, "a row of %u bytes is too large for the network (limit 1 GiB)", row->len);
-    int rc = sub == TM_PARTITION_ALL ? tm_writer_broadcast(o->writer, TM_ELEM_RECORD, row->data, row->len)
+    int64_t ts = o->task->rt.timestamp;
+    int rc;
+    if (__builtin_expect(ts == FLINT_NO_TIMESTAMP, 1))
+        rc = sub == TM_PARTITION_ALL ? tm_writer_broadcast(o->writer, TM_ELEM_RECORD, row->data, row->len)
                                      : tm_writer_emit(o->writer, sub, TM_ELEM_RECORD, row->data, row->len);
+    else
+        rc = sub == TM_PARTITION_ALL ? tm_writer_broadcast_ts(o->writer, ts, row->data, row->len)
+                                     : tm_writer_emit_ts(o->writer, sub, ts, row->data, row->len);
+    if (rc && rc != FLINT_CANCELED)
+        return task_fail(o->task, rc, "writing to result partition %s: %s", o->pd->partition_id, flint_strerror(rc));
+    return rc;
+}
+
+/* Watermarks and idle statuses go to every subpartition of every network output. */
+static int net_out_watermark(void *ud, int64_t wm) {
+    net_out *o = ud;
+    int rc = tm_writer_watermark(o->writer, wm);
+    if (rc && rc != FLINT_CANCELED)
+        return task_fail(o->task, rc, "writing to result partition %s: %s", o->pd->partition_id, flint_strerror(rc));
+    return rc;
+}
+
+static int net_out_idle(void *ud, bool idle) {
+    net_out *o = ud;
+    int rc = tm_writer_status(o->writer, idle);
     if (rc && rc != FLINT_CANCELED)
         return task_fail(o->task, rc, "writing to result partition %s: %s", o->pd->partition_id, flint_strerror(rc));
     return rc;
@@ -253,10 +285,15 @@ static int setup_outputs(tm_task *t) {
                              pd->partition_id, pd->edge_id);
         if (pd->num_subpartitions < 1)
             return task_fail(t, FLINT_INVALID, "result partition %s has no subpartitions", pd->partition_id);
-        /* The operator whose output_edges lists the edge. */
+        /* The operator whose output_edges lists the edge (and the side output it carries). */
+        o->tag = "";
         for (size_t k = 0; k < v->n_operators && !o->producer; k++)
             for (size_t j = 0; j < v->operators[k]->n_output_edges; j++)
-                if (v->operators[k]->output_edges[j] == o->edge->id) o->producer = t->chain.ops[k];
+                if (v->operators[k]->output_edges[j] == o->edge->id) {
+                    o->producer = t->chain.ops[k];
+                    if (j < v->operators[k]->n_output_edge_tags) o->tag = v->operators[k]->output_edge_tags[j];
+                    break;
+                }
         if (!o->producer)
             return task_fail(t, FLINT_INVALID, "no operator of '%s' feeds edge %d", v->name, o->edge->id);
         flint_err err = {0};
@@ -270,6 +307,8 @@ static int setup_outputs(tm_task *t) {
         if (o->edge->partitioner == FLINT__GRAPH__PARTITIONER__HASH) {
             o->keyed = true;
             const flint_schema *schema = o->producer->out_schema;
+            int side = o->tag[0] ? tm_op_side_output(o->producer, o->tag) : -1;
+            if (side >= 0 && o->producer->sides[side].schema) schema = o->producer->sides[side].schema;
             if (o->edge->key_selector && o->edge->key_selector[0]) {
                 o->by_selector = true;
                 void (*fn)(void);
@@ -282,7 +321,8 @@ static int setup_outputs(tm_task *t) {
                     return task_fail(t, FLINT_INVALID, "edge %d: %s", o->edge->id, err.msg);
             }
         }
-        tm_chain_add_output(&t->chain, o->producer->index, net_out_write, o);
+        tm_output out = {.fn = net_out_write, .ud = o, .wm_fn = net_out_watermark, .idle_fn = net_out_idle};
+        tm_chain_add_output_tagged(&t->chain, o->producer->index, &out, o->tag);
     }
     /* Every out edge of an operator needs its partition. */
     for (size_t k = 0; k < v->n_operators; k++)
@@ -309,6 +349,7 @@ static int setup_input(tm_task *t) {
     t->input = tm_input_new(t->cfg.net, t->waker);
     t->gates = xcalloc(d->n_gates, sizeof *t->gates);
     t->n_gates = (int)d->n_gates;
+    int nch = 0;
     for (size_t g = 0; g < d->n_gates; g++) {
         const Flint__Rpc__InputGateDescriptor *gd = d->gates[g];
         const Flint__Graph__JobEdge *e = find_edge(d->in_edges, d->n_in_edges, gd->edge_id);
@@ -318,6 +359,13 @@ static int setup_input(tm_task *t) {
             return task_fail(t, FLINT_INVALID, "input gate %zu (edge %d): bad schema '%s': %s", g, gd->edge_id,
                              schema ? schema : "", err.msg);
         t->gates[g].nfields = flint_schema_field_count(t->gates[g].schema);
+        t->gates[g].input2 = (e ? e->input_index : gd->input_index) == 1;
+        if (t->gates[g].input2 && !head->kind->process2)
+            return task_fail(t, FLINT_INVALID, "operator '%s' (%s) has one input, but gate %zu feeds a second",
+                             head->def->name, head->kind->name, g);
+        t->gates[g].n_channels = (int)gd->n_channels;
+        t->gates[g].ch_base = nch;
+        nch += (int)gd->n_channels;
         tm_channel_desc *ch = xcalloc(gd->n_channels + 1, sizeof *ch);
         for (size_t c = 0; c < gd->n_channels; c++) {
             const Flint__Rpc__InputChannelDescriptor *cd = gd->channels[c];
@@ -327,6 +375,7 @@ static int setup_input(tm_task *t) {
         tm_input_add_gate(t->input, (int)gd->n_channels, ch);
         free(ch);
     }
+    tm_valve_init(&t->valve, nch);
     flint_err err = {0};
     int rc = tm_input_start(t->input, &err);
     if (rc) return task_fail(t, rc, "cannot start the input: %s", err.msg);
@@ -369,8 +418,71 @@ static void idle_wait(tm_task *t, int64_t deadline) {
     idle_end(t);
 }
 
+/* ---- event time: watermarks over channels, ticks and processing-time timers ----------------------- */
+
+/* Give the head what the valve says (a two-input head gets the min over both inputs). */
+static int valve_out(tm_task *t, int what) {
+    tm_op *head = t->chain.ops[0];
+    int rc;
+    if ((what & TM_VALVE_IDLE) && (rc = tm_op_emit_idle(head, true))) return rc;
+    if ((what & TM_VALVE_ACTIVE) && (rc = tm_op_emit_idle(head, false))) return rc;
+    if (what & TM_VALVE_WATERMARK) return tm_op_watermark(head, t->valve.out_wm);
+    return FLINT_OK;
+}
+
+/* A watermark or status element of a channel. */
+static int channel_time(tm_task *t, const tm_element *el) {
+    if (el->gate < 0 || el->gate >= t->n_gates)
+        return task_fail(t, FLINT_PROTOCOL, "a watermark arrived on unknown input gate %d", el->gate);
+    gate_info *g = &t->gates[el->gate];
+    if (el->channel < 0 || el->channel >= g->n_channels)
+        return task_fail(t, FLINT_PROTOCOL, "a watermark arrived on unknown channel %d of gate %d", el->channel, el->gate);
+    int ch = g->ch_base + el->channel;
+    return valve_out(t, el->kind == TM_ELEM_WATERMARK ? tm_valve_watermark(&t->valve, ch, el->timestamp)
+                                                      : tm_valve_status(&t->valve, ch, el->data[0] != 0));
+}
+
+/* The end of all input: the head's watermark goes to the end of time (sources end their output
+ * with it, as Flink's; this covers inputs whose producers were idle at the end). */
+static int input_time_end(tm_task *t) {
+    tm_op *head = t->chain.ops[0];
+    int rc;
+    if (t->valve.out_idle) {
+        t->valve.out_idle = false;
+        if ((rc = tm_op_emit_idle(head, false))) return rc;
+    }
+    if (t->valve.out_wm == FLINT_MAX_WATERMARK) return FLINT_OK;
+    t->valve.out_wm = FLINT_MAX_WATERMARK;
+    return tm_op_watermark(head, FLINT_MAX_WATERMARK);
+}
+
+/* Run the operators' due ticks and processing-time timers; *next: when the next is due
+ * (monotonic ms, INT64_MAX when none). */
+static int run_time(tm_task *t, int64_t now, int64_t *next) {
+    *next = INT64_MAX;
+    int rc;
+    if (t->rt.n_ticks && (rc = tm_runtime_run_ticks(&t->rt, now, next))) return rc;
+    int64_t pt = tm_timers_next_processing_time(t->rt.timers);
+    if (pt == INT64_MAX) return FLINT_OK;
+    int64_t epoch = tm_timers_now_ms();
+    if (pt <= epoch) {
+        t->rt.timestamp = FLINT_NO_TIMESTAMP;
+        if ((rc = tm_timers_fire_processing_time(t->rt.timers, epoch))) return rc;
+        pt = tm_timers_next_processing_time(t->rt.timers);
+        if (pt == INT64_MAX) return FLINT_OK;
+    }
+    int64_t wait = pt - epoch;
+    if (wait > 3600000) wait = 3600000;   /* far away (and no overflow): look again in an hour */
+    if (wait < 0) wait = 0;
+    if (now + wait < *next) *next = now + wait;
+    return FLINT_OK;
+}
+
 static int process_element(tm_task *t, const tm_element *el) {
-    if (el->kind != TM_ELEM_RECORD) return FLINT_OK; /* watermarks and events come with later issues */
+    if (__builtin_expect(el->kind != TM_ELEM_RECORD, 0)) {
+        if (el->kind == TM_ELEM_WATERMARK || el->kind == TM_ELEM_STATUS) return channel_time(t, el);
+        return FLINT_OK;   /* events come with later issues */
+    }
     if (el->gate < 0 || el->gate >= t->n_gates)
         return task_fail(t, FLINT_PROTOCOL, "a record arrived on unknown input gate %d", el->gate);
     gate_info *g = &t->gates[el->gate];
@@ -383,6 +495,8 @@ static int process_element(tm_task *t, const tm_element *el) {
                          el->gate, el->channel, pid, err.msg);
     }
     flint_row row = flint_row_view(g->schema, el->data, el->len, g->nfields);
+    t->rt.timestamp = el->timestamp;
+    if (__builtin_expect(g->input2, 0)) return tm_op_process2(t->chain.ops[0], &row);
     return tm_op_process(t->chain.ops[0], &row);
 }
 
@@ -409,15 +523,22 @@ static int run_input_loop(tm_task *t) {
             int prc = process_element(t, &el);
             if (prc) return prc;
         }
-        if (rc == FLINT_CLOSED) return finish_input(t);
+        if (rc == FLINT_CLOSED) {
+            int erc = input_time_end(t);
+            return erc ? erc : finish_input(t);
+        }
         if (rc != FLINT_OK && rc != FLINT_UNAVAILABLE) {
             const char *why = tm_input_error(t->input);
             return task_fail(t, rc, "input failed: %s", why && why[0] ? why : flint_strerror(rc));
         }
         int64_t now = time_mono_ms();
+        int64_t tnext;
+        int trc = run_time(t, now, &tnext);
+        if (trc) return trc;
         int frc;
         int64_t deadline = flush_due(t, now, &frc);
         if (frc && frc != FLINT_CANCELED) return task_fail(t, frc, "flushing: %s", flint_strerror(frc));
+        if (tnext < deadline) deadline = tnext;
         if (rc == FLINT_UNAVAILABLE) idle_wait(t, deadline);
     }
 }
@@ -428,20 +549,32 @@ static int run_source_loop(tm_task *t) {
         int rc = run_mailbox(t);
         if (rc) return rc;
         int64_t now = time_mono_ms();
+        int64_t tnext;
+        rc = run_time(t, now, &tnext);
+        if (rc) return rc;
         int frc;
         int64_t deadline = flush_due(t, now, &frc);
         if (frc && frc != FLINT_CANCELED) return task_fail(t, frc, "flushing: %s", flint_strerror(frc));
+        if (tnext < deadline) deadline = tnext;
         if (now + 100 < deadline) deadline = now + 100; /* check the mailbox at least this often */
         tm_source_status st = TM_SOURCE_MORE;
         int64_t wake = 0;
+        t->rt.timestamp = FLINT_NO_TIMESTAMP;
         rc = head->kind->produce(head, deadline, &st, &wake);
         idle_add_source(t);
         if (rc) return rc;
-        if (st == TM_SOURCE_END) return finish_input(t);
+        if (st == TM_SOURCE_END) {
+            /* Sources end event time with their output (Flink's MAX_WATERMARK). */
+            rc = tm_op_watermark(head, FLINT_MAX_WATERMARK);
+            return rc ? rc : finish_input(t);
+        }
         if (st == TM_SOURCE_WAIT) {
             now = time_mono_ms();
+            rc = run_time(t, now, &tnext);
+            if (rc) return rc;
             deadline = flush_due(t, now, &frc);
             if (frc && frc != FLINT_CANCELED) return task_fail(t, frc, "flushing: %s", flint_strerror(frc));
+            if (tnext < deadline) deadline = tnext;
             if (wake < deadline) deadline = wake;
             if (deadline > now) idle_wait(t, deadline);
         }
@@ -487,7 +620,9 @@ static void teardown(tm_task *t, bool finished) {
     t->n_outs = 0;
     if (t->input) tm_input_free(t->input);
     t->input = NULL;
-    for (int g = 0; g < t->n_gates; g++) flint_schema_free(t->gates[g].schema);
+    for (int g = 0; g < t->n_gates; g++) {
+        flint_schema_free(t->gates[g].schema);
+    }
     free(t->gates);
     t->gates = NULL;
     t->n_gates = 0;
@@ -528,6 +663,26 @@ static void *task_main(void *arg) {
 
 /* ---- the executor's side ------------------------------------------------------------------------------ */
 
+/* pipeline.auto-watermark-interval: the job's (-D, flint_env_set_config), else the
+ * taskmanager's, else the default. */
+static int64_t auto_watermark_interval(const struct flint_config *tm_cfg, const Flint__Rpc__TaskDeploymentDescriptor *tdd) {
+    const char *key = config_info(CFG_PIPELINE_AUTO_WATERMARK_INTERVAL)->name;
+    for (size_t i = 0; i < tdd->n_config; i++) {
+        if (!tdd->config[i]->key || strcmp(tdd->config[i]->key, key) != 0) continue;
+        flint_config *c = config_new();
+        flint_err err = {0};
+        int64_t v = -1;
+        if (config_set(c, key, tdd->config[i]->value, "job", &err) == FLINT_OK)
+            v = config_int(c, CFG_PIPELINE_AUTO_WATERMARK_INTERVAL);
+        else
+            log_warn("%s: %s; using the default", key, err.msg);
+        config_free(c);
+        if (v > 0) return v;
+    }
+    if (tm_cfg) return config_int(tm_cfg, CFG_PIPELINE_AUTO_WATERMARK_INTERVAL);
+    return 200;
+}
+
 static void signal_waker(void *ud) { tm_waker_signal(ud); }
 
 tm_task *tm_task_new(const Flint__Rpc__TaskDeploymentDescriptor *tdd, const tm_task_config *cfg) {
@@ -558,8 +713,16 @@ tm_task *tm_task_new(const Flint__Rpc__TaskDeploymentDescriptor *tdd, const tm_t
     t->rt.task_name = t->name;
     t->rt.job_params = tdd->params;
     t->rt.n_job_params = tdd->n_params;
+    t->rt.tm_config = cfg->config;
+    t->rt.job_config = tdd->config;
+    t->rt.n_job_config = tdd->n_config;
+    t->rt.execution_id = tdd->execution_id;
     t->rt.dl = cfg->dl;
     t->rt.artifact = t->artifact;
+    /* Event time: timers by key group; no record timestamp yet; the watermark interval. */
+    t->rt.timers = tm_timers_new(t->rt.max_parallelism);
+    t->rt.timestamp = FLINT_NO_TIMESTAMP;
+    t->rt.auto_watermark_interval_ms = auto_watermark_interval(cfg->config, tdd);
     return t;
 }
 
@@ -606,6 +769,9 @@ void tm_task_free(tm_task *t) {
     tm_mailbox_free(t->mailbox);
     tm_waker_free(t->waker);
     pthread_mutex_destroy(&t->m_mu);
+    tm_timers_free(t->rt.timers);
+    tm_valve_free(&t->valve);
+    free(t->rt.ticks);
     free(t->artifact);
     free(t->name);
     free(t);

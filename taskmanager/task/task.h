@@ -47,6 +47,7 @@ typedef struct tm_task_config {
     const char *artifact;          /* its sha256 ("" when none); copied */
     tm_task_state_fn on_state;
     void *ud;
+    const struct flint_config *config;  /* the taskmanager's (state backends); may be NULL */
 } tm_task_config;
 
 typedef struct tm_task_metrics {

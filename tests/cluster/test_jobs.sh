@@ -103,6 +103,11 @@ check wordcount_used_both_tms "the job did not run on both taskmanagers" \
     test "$(grep -l "deploy" "$TEST_TMP/tm1.log" "$TEST_TMP/tm2.log" 2>/dev/null | wc -l)" = 2
 run_wordcount wordcount_rebalance -m "127.0.0.1:$RPC_PORT" -p 4 "$EX/wordcount.so" \
     --rebalance --input "$TEST_TMP/input.txt" --output "$TEST_TMP/wc-rebalance"
+# The rolling sum on the rocksdb state backend (under io.tmp.dirs; removed when the tasks end).
+run_wordcount wordcount_rocksdb -m "127.0.0.1:$RPC_PORT" -p 4 -D state.backend.type=rocksdb "$EX/wordcount.so" \
+    --input "$TEST_TMP/input.txt" --output "$TEST_TMP/wc-rocksdb"
+check rocksdb_dirs_removed "state directories left in io.tmp.dirs: $(ls -d "$TEST_TMP"/flint-state-* 2>/dev/null | head -n 3)" \
+    bash -c "! ls -d '$TEST_TMP'/flint-state-* >/dev/null 2>&1"
 
 # REST view of a finished job.
 WC_JOB=$(rest_json /jobs/overview '.jobs[] | select(.name == "WordCount") | .jid' | head -n 1)

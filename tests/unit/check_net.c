@@ -208,6 +208,9 @@ static int drain(tm_input *in, tm_waker *w, sink *s, uint64_t want, int64_t time
             CHECK(el.channel == -1, "gate end with channel %d", el.channel);
             s->gate_ends[el.gate]++;
             break;
+        case TM_ELEM_STATUS:
+            s->watermarks++;
+            break;
         }
     }
 }

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "operators/keyed_state.h"
+#include "state/tm_state.h"
 #include "operators/operator.h"
 #include "task/chain.h"
 #include "util/alloc.h"
@@ -755,36 +755,53 @@ START_TEST(chain_fans_out_and_ends_once_per_operator) {
 END_TEST
 
 START_TEST(keyed_state_grows_and_replaces) {
-    tm_kstate *s = tm_kstate_new();
+    /* The rolling aggregations' state: value state of the hashmap backend (check_state.c tests
+     * both backends in depth). */
+    tm_state_config cfg = {.type = TM_BACKEND_HASHMAP, .max_parallelism = 128, .kg_first = 0, .kg_last = 127};
+    tm_state_backend *b;
+    tm_state *s;
+    flint_err err = {0};
+    ck_assert_int_eq(tm_state_backend_open(&cfg, &b, &err), 0);
+    ck_assert_int_eq(tm_state_register(b, "agg", TM_STATE_VALUE, 0, &s, &err), 0);
     char key[32];
+    const uint8_t *v;
+    size_t n;
     for (int i = 0; i < 10000; i++) {
-        int n = snprintf(key, sizeof key, "key-%d", i);
+        int kl = snprintf(key, sizeof key, "key-%d", i);
         int64_t val = i;
-        tm_kstate_put(s, (uint8_t *)key, (size_t)n, &val, sizeof val);
+        tm_state_set_key_hashed(b, key, (size_t)kl);
+        tm_state_value_put(s, NULL, 0, &val, sizeof val);
     }
-    ck_assert_int_eq(tm_kstate_count(s), 10000);
+    ck_assert_int_eq(tm_state_count(s), 10000);
     for (int i = 0; i < 10000; i += 7) {
-        int n = snprintf(key, sizeof key, "key-%d", i);
-        tm_kvalue *v = tm_kstate_get(s, (uint8_t *)key, (size_t)n);
-        ck_assert_ptr_nonnull(v);
+        int kl = snprintf(key, sizeof key, "key-%d", i);
+        tm_state_set_key_hashed(b, key, (size_t)kl);
+        ck_assert(tm_state_value_get(s, NULL, 0, &v, &n));
         int64_t val;
-        memcpy(&val, v->data, 8);
+        memcpy(&val, v, 8);
         ck_assert_int_eq(val, i);
     }
-    ck_assert_ptr_null(tm_kstate_get(s, (uint8_t *)"nope", 4));
+    tm_state_set_key_hashed(b, "nope", 4);
+    ck_assert(!tm_state_value_get(s, NULL, 0, &v, &n));
     /* A longer value replaces a shorter one; the empty key is a key. */
     char big[300];
     memset(big, 'x', sizeof big);
-    tm_kvalue *v = tm_kstate_put(s, (uint8_t *)"key-1", 5, big, sizeof big);
-    ck_assert_int_eq(v->len, 300);
-    ck_assert_int_eq(tm_kstate_count(s), 10000);
-    tm_kstate_put(s, (uint8_t *)"", 0, "e", 1);
-    ck_assert_ptr_nonnull(tm_kstate_get(s, (uint8_t *)"", 0));
+    tm_state_set_key_hashed(b, "key-1", 5);
+    tm_state_value_put(s, NULL, 0, big, sizeof big);
+    ck_assert(tm_state_value_get(s, NULL, 0, &v, &n));
+    ck_assert_int_eq(n, 300);
+    ck_assert_int_eq(tm_state_count(s), 10000);
+    tm_state_set_key_hashed(b, "", 0);
+    tm_state_value_put(s, NULL, 0, "e", 1);
+    ck_assert(tm_state_value_get(s, NULL, 0, &v, &n));
     /* Putting a value that lives in the stored value itself. */
-    v = tm_kstate_get(s, (uint8_t *)"key-1", 5);
-    tm_kstate_put(s, (uint8_t *)"key-1", 5, v->data + 1, 10);
-    ck_assert_int_eq(tm_kstate_get(s, (uint8_t *)"key-1", 5)->len, 10);
-    tm_kstate_free(s);
+    tm_state_set_key_hashed(b, "key-1", 5);
+    ck_assert(tm_state_value_get(s, NULL, 0, &v, &n));
+    tm_state_value_put(s, NULL, 0, v + 1, 10);
+    ck_assert(tm_state_value_get(s, NULL, 0, &v, &n));
+    ck_assert_int_eq(n, 10);
+    ck_assert_int_eq(v[0], 'x');
+    tm_state_backend_close(b);
 }
 END_TEST
 

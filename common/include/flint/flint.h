@@ -108,6 +108,13 @@ flint_stream *flint_source_text_file(flint_env *env, const char *path);
 /* Unbounded: lines read from a TCP server as "line STRING" (parallelism 1); ends when the server
  * closes the connection. */
 flint_stream *flint_source_socket(flint_env *env, const char *host, int port);
+/* The Nexmark benchmark's events (docs/nexmark.md) as rows of table "bid", "auction", "person"
+ * (that type's columns) or "all" (every event as one wide row: event_type INT (0 person,
+ * 1 auction, 2 bid), dateTime, then the nullable columns of the three types). events counts all
+ * events of every type (events < 0: unbounded); events_per_second <= 0 is as fast as possible
+ * (both over all subtasks). The same seed gives the same rows at any parallelism. */
+flint_stream *flint_source_nexmark(flint_env *env, const char *table, int64_t events,
+                                   double events_per_second, int64_t seed);
 
 /* ---- transformations ---------------------------------------------------------------------- */
 flint_stream *flint_map(flint_stream *in, flint_fn fn, const char *out_schema);

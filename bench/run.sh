@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# `make bench`: Flint's benchmarks with their same-run baselines. Starts its own clusters on free
+# loopback ports, runs every benchmark RUNS times and reports the median, then prints
+#   BENCH <name> <value> <unit>       one line per figure
+#   BASELINE <name> <value> <unit>    the machine's limits measured in this run
+#   RATIO <name> <value>              figure / baseline
+# and a readable table. Progress and per-run figures go to stderr. Benchmarks report; they never
+# fail on a figure (the exit status says only whether everything could be run).
+#
+# Usage: bench/run.sh [-r RUNS] [-s SCALE] [-k PATTERN]...
+#   -r RUNS     runs per figure (default 3, or $BENCH_RUNS)
+#   -s SCALE    multiply every event count (default 1, or $BENCH_SCALE): 0.2 for a quick look
+#   -k PATTERN  only the groups whose name contains PATTERN (repeatable): nexmark (with its
+#               baseline nexmark_gen_loop), chain, shuffle (with tcp_loopback), latency, footprint
+#
+# Per-core figures divide the records by the CPU seconds that every Flint process used during the
+# run: utime + stime of the jobmanager and of the taskmanagers (from /proc/<pid>/stat, before and
+# after) plus the client's (`flint run`, attached). Wall figures use the job's duration from the
+# jobmanager (first deployment to FINISHED). MB = 10^6 bytes; MiB = 2^20.
+# shellcheck disable=SC2317  # functions called indirectly
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+RUNS=${BENCH_RUNS:-3}
+SCALE=${BENCH_SCALE:-1}
+PATTERNS=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        -r) RUNS=$2; shift 2 ;;
+        -s) SCALE=$2; shift 2 ;;
+        -k) PATTERNS+=("$2"); shift 2 ;;
+        *) echo "usage: bench/run.sh [-r RUNS] [-s SCALE] [-k PATTERN]..." >&2; exit 2 ;;
+    esac
+done
+
+# ---- what to run, and sizes (SCALE 1: each run takes a few seconds on a 2-core machine) -----------
+N_NEXMARK=$(icalc "int(10000000 * $SCALE)")     # events per nexmark run (and per generator loop)
+N_CHAIN=$(icalc "int(30000000 * $SCALE)")       # rows per chain_stateless run
+N_SHUFFLE_40=$(icalc "int(15000000 * $SCALE)")  # rows per 40-byte shuffle run
+N_SHUFFLE_1K=$(icalc "int(5000000 * $SCALE)")   # rows per 1 KiB shuffle run
+TCP_SECONDS=$(calc "2 * ($SCALE < 1 ? $SCALE : 1)")
+LAT_RATE=100000
+LAT_SKIP=100000                                # the first second: start-up, connections
+LAT_COUNT=$(icalc "int($LAT_SKIP + 300000 * ($SCALE < 1 ? $SCALE : 1))")
+
+selected() {
+    local p
+    [ ${#PATTERNS[@]} -eq 0 ] && return 0
+    for p in "${PATTERNS[@]}"; do [[ $1 == *"$p"* ]] && return 0; done
+    return 1
+}
+
+# ---- results --------------------------------------------------------------------------------------
+BENCH_LINES=() BASE_LINES=() RATIO_LINES=() TABLE=()
+declare -A VAL=()
+MISSING=0
+
+# fig KIND NAME VALUE UNIT NOTE: record a figure (KIND BENCH or BASELINE).
+fig() {
+    local kind=$1 name=$2 value=$3 unit=$4 note=$5
+    VAL[$name]=$value
+    if [ "$kind" = BENCH ]; then BENCH_LINES+=("BENCH $name $value $unit"); else BASE_LINES+=("BASELINE $name $value $unit"); fi
+    TABLE+=("$kind|$name|$value|$unit|$note")
+    log "$kind $name $value $unit"
+}
+# ratio NAME NUMERATOR DENOMINATOR NOTE: a ratio of two recorded figures, when both exist.
+ratio() {
+    local name=$1 a=${VAL[$2]:-} b=${VAL[$3]:-} v
+    [ -n "$a" ] && [ -n "$b" ] || return 0
+    v=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
+    RATIO_LINES+=("RATIO $name $v")
+    TABLE+=("RATIO|$name|$v||$4")
+}
+missing() {
+    log "skipped $1: $2"
+    TABLE+=("SKIPPED|$1|-||$2")
+    MISSING=$((MISSING + 1))
+}
+
+fmt_int() { awk -v v="$1" 'BEGIN { printf "%.0f", v }'; }
+fmt_1() { awk -v v="$1" 'BEGIN { printf "%.1f", v }'; }
+
+print_results() {
+    local l
+    echo
+    for l in "${BENCH_LINES[@]}"; do echo "$l"; done
+    for l in "${BASE_LINES[@]}"; do echo "$l"; done
+    for l in "${RATIO_LINES[@]}"; do echo "$l"; done
+    echo
+    echo "Flint benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), median of $RUNS runs, scale $SCALE"
+    echo "Load average (1 min) at start $LOAD0, at end $(cut -d' ' -f1 /proc/loadavg): wall figures suffer when other work shares the cores; per-core figures much less."
+    {
+        echo "kind|figure|value|unit|what"
+        echo "----|------|-----|----|----"
+        for l in "${TABLE[@]}"; do echo "$l"; done
+    } | awk -F'|' '
+        { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } n = NR }
+        END { for (r = 1; r <= n; r++) {
+                  printf "  %-*s  %-*s  %*s  %-*s  %s\n", w[1], cell[r, 1], w[2], cell[r, 2], w[3], cell[r, 3], w[4], cell[r, 4], cell[r, 5] } }'
+}
+
+# ---- checks -----------------------------------------------------------------------------------------
+for b in flint-jobmanager flint-taskmanager flint; do
+    [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing: run make bench (or make)"
+done
+[ -x "$FREEPORT" ] || die "$FREEPORT is missing: run make bench"
+command -v jq >/dev/null && command -v curl >/dev/null || die "curl and jq are needed (scripts/install-deps.sh)"
+if grep -q sanitize "$ROOT/build/.flags" 2>/dev/null; then
+    log "warning: build/ is built with SANITIZE=1: the figures mean nothing (rebuild with plain make)"
+fi
+LOAD0=$(cut -d' ' -f1 /proc/loadavg)
+log "runs $RUNS, scale $SCALE, $(nproc) cores, load average $LOAD0, temp dir $BENCH_TMP"
+
+# ---- baselines ----------------------------------------------------------------------------------------
+bench_tcp_loopback() {
+    local vals=() i out
+    for ((i = 1; i <= RUNS; i++)); do
+        out=$("$BB/tcp_loopback" --seconds "$TCP_SECONDS") || { missing tcp_loopback "tcp_loopback failed"; return; }
+        log "tcp_loopback run $i/$RUNS: $out"
+        vals+=("$(awk '{ print $2 }' <<<"$out")")
+    done
+    fig BASELINE tcp_loopback "$(fmt_1 "$(median "${vals[@]}")")" MB/s "32 KiB write()s -> read()s over one loopback TCP connection"
+}
+
+bench_gen_loop() {
+    local vals=() i out
+    if [ ! -x "$BB/nexmark_gen_loop" ]; then
+        missing nexmark_gen_loop "build/bench/nexmark_gen_loop is not built (common/nexmark missing?)"
+        return
+    fi
+    for ((i = 1; i <= RUNS; i++)); do
+        out=$("$BB/nexmark_gen_loop" --events "$N_NEXMARK") || { missing nexmark_gen_loop "nexmark_gen_loop failed"; return; }
+        log "nexmark_gen_loop run $i/$RUNS: $out"
+        vals+=("$(awk '{ print $2 }' <<<"$out")")
+    done
+    fig BASELINE nexmark_gen_loop "$(fmt_int "$(median "${vals[@]}")")" events/s/core \
+        "the same generator in a plain loop, rows built and discarded (1 thread)"
+}
+
+# ---- jobs on a cluster -----------------------------------------------------------------------------------
+# job_runs CLUSTER RECORDS LABEL [FLINT RUN ARGS...] JOB.so [ARGS...]: RUNS runs; sets PER_CORE, WALL
+# (medians, records/s) and fills RUN_JSONS with each run's REST job JSON.
+PER_CORE="" WALL="" RUN_JSONS=()
+job_runs() {
+    local cl=$1 n=$2 label=$3 i pc=() wall=() p w
+    shift 3
+    RUN_JSONS=()
+    for ((i = 1; i <= RUNS; i++)); do
+        run_job "$cl" "$@" || return 1
+        p=$(calc "$n / $JOB_CPU_S")
+        w=$(calc "$n * 1000 / $JOB_MS")
+        pc+=("$p")
+        wall+=("$w")
+        RUN_JSONS+=("$JOB_JSON")
+        log "$label run $i/$RUNS: $n records in $JOB_MS ms wall, $JOB_CPU_S CPU s ($(calc "$JOB_CPU_S * 1000 / $JOB_MS") cores busy) -> $(fmt_int "$w") /s wall, $(fmt_int "$p") /s per core"
+    done
+    PER_CORE=$(median "${pc[@]}")
+    WALL=$(median "${wall[@]}")
+}
+
+bench_nexmark() {
+    local q p so
+    for q in q0 q1 q2; do
+        so=$EX/nexmark_$q.so
+        if [ ! -f "$so" ]; then
+            missing "nexmark_$q" "$so is not built yet"
+            continue
+        fi
+        for p in 1 2; do
+            if job_runs one "$N_NEXMARK" "nexmark_${q}_p$p" -p "$p" "$so" --events "$N_NEXMARK"; then
+                fig BENCH "nexmark_${q}_p$p" "$(fmt_int "$PER_CORE")" events/s/core \
+                    "Nexmark $q, parallelism $p, blackhole sink ($(fmt_int "$WALL") events/s wall)"
+            else
+                missing "nexmark_${q}_p$p" "the job failed"
+            fi
+        done
+    done
+}
+
+bench_chain() {
+    if job_runs one "$N_CHAIN" chain_stateless -p 1 "$EX/datagen_pipeline.so" --count "$N_CHAIN"; then
+        fig BENCH chain_stateless "$(fmt_int "$PER_CORE")" rows/s/core "datagen -> map -> filter -> blackhole, one chain, one slot"
+        fig BENCH datagen_pipeline_1slot "$(fmt_int "$WALL")" rows/s "issue 3: the same job's records/s (wall) on one slot"
+    else
+        missing chain_stateless "the job failed"
+    fi
+}
+
+# shuffle_one NAME ROWS PAYLOAD_BYTES DESC
+shuffle_one() {
+    local name=$1 n=$2 payload=$3 desc=$4 mbs=() j bytes ms
+    if ! job_runs two "$n" "$name" -p 2 "$BB/jobs/keyby_count.so" --count "$n" --payload-bytes "$payload"; then
+        missing "$name" "the job failed"
+        return
+    fi
+    for j in "${RUN_JSONS[@]}"; do
+        bytes=$(jq -r '[.vertices[] | select(.name | test("^Source"))][0].metrics."write-bytes"' <<<"$j")
+        ms=$(jq -r .duration <<<"$j")
+        mbs+=("$(calc "$bytes / ($ms / 1000) / 1e6")")
+    done
+    bytes=$(jq -r '[.vertices[] | select(.name | test("^Source"))][0].metrics."write-bytes"' <<<"${RUN_JSONS[0]}")
+    fig BENCH "${name}_rows" "$(fmt_int "$WALL")" rows/s "$desc: $(calc "$bytes / $n") bytes per record on the wire"
+    fig BENCH "${name}_mb" "$(fmt_1 "$(median "${mbs[@]}")")" MB/s "$desc: serialized bytes through the keyed exchange"
+    fig BENCH "${name}_per_core" "$(fmt_int "$PER_CORE")" rows/s/core "$desc: per CPU second of all processes"
+}
+
+bench_shuffle() {
+    shuffle_one shuffle_40b "$N_SHUFFLE_40" 4 "keyBy across 2 TMs (1 slot each, p=2), ~40-byte rows"
+    shuffle_one shuffle_1k "$N_SHUFFLE_1K" 988 "keyBy across 2 TMs (1 slot each, p=2), 1 KiB rows"
+}
+
+bench_latency() {
+    local bt tag i f p50=() p99=() p999=() plan
+    for bt in 0 1ms 100ms; do
+        tag=${bt%ms}
+        # The -D reaches the job graph (the plan shows it), and the task deployment carries it.
+        plan=$("$FLINT" info -D "execution.buffer-timeout=$bt" "$BB/jobs/latency.so" --output /dev/null 2>&1)
+        if ! grep -q "buffer timeout $tag ms" <<<"$plan"; then
+            log "warning: flint info does not show buffer timeout $bt: $(grep -m1 'buffer timeout' <<<"$plan")"
+        fi
+        p50=() p99=() p999=()
+        for ((i = 1; i <= RUNS; i++)); do
+            f=$BENCH_TMP/latency-$tag-$i.txt
+            if ! run_job two -D "execution.buffer-timeout=$bt" "$BB/jobs/latency.so" --count "$LAT_COUNT" \
+                --rate "$LAT_RATE" --skip "$LAT_SKIP" --output "$f" || [ ! -s "$f" ]; then
+                missing "latency_bt$tag" "the job failed or wrote no percentiles"
+                continue 2
+            fi
+            log "latency bt=$bt run $i/$RUNS: $(tr '\n' ' ' <"$f")"
+            p50+=("$(awk '$1 == "p50" { print $2 / 1000 }' "$f")")
+            p99+=("$(awk '$1 == "p99" { print $2 / 1000 }' "$f")")
+            p999+=("$(awk '$1 == "p999" { print $2 / 1000 }' "$f")")
+        done
+        fig BENCH "latency_bt${tag}_p50" "$(fmt_1 "$(median "${p50[@]}")")" us "source -> sink across 2 TMs at $LAT_RATE rows/s, buffer timeout $bt"
+        fig BENCH "latency_bt${tag}_p99" "$(fmt_1 "$(median "${p99[@]}")")" us ""
+        fig BENCH "latency_bt${tag}_p999" "$(fmt_1 "$(median "${p999[@]}")")" us ""
+    done
+}
+
+# footprint_idle CLUSTER: RSS of the idle jobmanager and taskmanager of a fresh cluster.
+footprint_idle() {
+    sleep 1 # let registration and the first heartbeats settle
+    fig BENCH footprint_jm_idle "$(fmt_1 "$(calc "$(rss_kb "$(jm_pid "$1")") / 1024")")" MiB "RSS of an idle jobmanager"
+    local tm
+    tm=$(tm_pids "$1" | awk '{ print $1 }')
+    fig BENCH footprint_tm_idle "$(fmt_1 "$(calc "$(rss_kb "$tm") / 1024")")" MiB "RSS of an idle taskmanager (2 slots)"
+}
+
+# footprint_q0 CLUSTER: the largest RSS of the taskmanager, sampled every 0.1 s, while q0 runs.
+footprint_q0() {
+    local so=$EX/nexmark_q0.so tm sampler max_file=$BENCH_TMP/rss_max
+    if [ ! -f "$so" ]; then
+        missing footprint_tm_q0 "$so is not built yet"
+        return
+    fi
+    tm=$(tm_pids "$1" | awk '{ print $1 }')
+    echo 0 >"$max_file"
+    (
+        max=0
+        while :; do
+            r=$(rss_kb "$tm")
+            [ -n "$r" ] && [ "$r" -gt "$max" ] && max=$r && echo "$max" >"$max_file"
+            sleep 0.1
+        done
+    ) &
+    sampler=$!
+    run_job "$1" -p 1 "$so" --events "$N_NEXMARK"
+    local rc=$?
+    kill "$sampler" 2>/dev/null
+    wait "$sampler" 2>/dev/null
+    if [ "$rc" -ne 0 ]; then
+        missing footprint_tm_q0 "the q0 job failed"
+        return
+    fi
+    fig BENCH footprint_tm_q0 "$(fmt_1 "$(calc "$(cat "$max_file") / 1024")")" MiB "largest RSS of the taskmanager running q0 (p=1)"
+}
+
+# ---- the run ------------------------------------------------------------------------------------------------
+# Each baseline runs next to the benchmarks it is compared with, so that both see the same
+# machine (these machines are shared; the load average is in the table's header).
+if selected footprint || selected nexmark || selected chain; then
+    log "cluster 'one': a jobmanager and one taskmanager with 2 slots"
+    start_cluster one 1 2
+    selected footprint && footprint_idle one
+    selected footprint && footprint_q0 one
+    selected nexmark && bench_gen_loop
+    selected nexmark && bench_nexmark
+    selected chain && bench_chain
+    stop_cluster one
+fi
+
+if selected shuffle || selected latency; then
+    log "cluster 'two': a jobmanager and two taskmanagers with 1 slot each"
+    start_cluster two 2 1
+    selected shuffle && bench_tcp_loopback
+    selected shuffle && bench_shuffle
+    selected latency && bench_latency
+    stop_cluster two
+fi
+
+ratio nexmark_q0_vs_loop nexmark_q0_p1 nexmark_gen_loop "q0 (p=1) per core / the generator loop"
+ratio shuffle_1k_vs_tcp shuffle_1k_mb tcp_loopback "1 KiB shuffle MB/s / one loopback TCP connection's MB/s"
+
+print_results
+[ "$MISSING" -eq 0 ] || log "$MISSING figure(s) could not be measured (see SKIPPED above)"
+exit 0
