@@ -29,6 +29,7 @@ FLINT=$BIN_DIR/flint
 CLK_TCK=$(getconf CLK_TCK)
 
 declare -A CL_JM_PID=() CL_RPC=() CL_REST=() CL_TMS=()   # per cluster name
+TM_WRAPPER=()                                             # a command taskmanagers run under (valgrind)
 _PIDS=()                                                  # every daemon started here
 
 log() { echo "bench: $*" >&2; }
@@ -142,13 +143,13 @@ start_cluster() {
     wait_until 10 rest_up "$name" || die "cluster $name: no REST answer within 10 s ($(tail -n 2 "$dir/jm.log" 2>/dev/null))"
     CL_TMS[$name]=""
     for ((i = 1; i <= ntms; i++)); do
-        "$BIN_DIR/flint-taskmanager" --config-dir "$dir/conf" --log-file "$dir/tm$i.log" \
+        "${TM_WRAPPER[@]}" "$BIN_DIR/flint-taskmanager" --config-dir "$dir/conf" --log-file "$dir/tm$i.log" \
             >>"$dir/tm$i.out" 2>&1 </dev/null &
         pid=$!
         _PIDS+=("$pid")
         CL_TMS[$name]+="$pid "
     done
-    wait_until 10 tm_count_is "$name" "$ntms" ||
+    wait_until "${TM_REGISTER_TIMEOUT:-10}" tm_count_is "$name" "$ntms" ||
         die "cluster $name: $(overview "$name" taskmanagers) of $ntms taskmanagers registered ($(tail -n 2 "$dir/tm1.log" 2>/dev/null))"
 }
 
@@ -183,13 +184,14 @@ run_job() {
     # shellcheck disable=SC2086
     t0=$(cpu_ticks $pids)
     local TIMEFORMAT='%R %U %S'
-    { time "$FLINT" run -m "127.0.0.1:${CL_RPC[$cl]}" "$@" >"$out" 2>&1; } 2>"$tf"
+    { time timeout "${BENCH_JOB_TIMEOUT:-600}" "$FLINT" run -m "127.0.0.1:${CL_RPC[$cl]}" "$@" >"$out" 2>&1; } 2>"$tf"
     # shellcheck disable=SC2086
     t1=$(cpu_ticks $pids)
     client=$(awk '{ printf "%.3f", $2 + $3 }' "$tf")
     JOB_ID=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]\{32\}\)$/\1/p' "$out")
     if ! grep -q "switched to FINISHED" "$out" || [ -z "$JOB_ID" ]; then
         log "job did not finish: $(tail -n 4 "$out" | tr '\n' ' ')"
+        [ -n "$JOB_ID" ] && "$FLINT" cancel -m "127.0.0.1:${CL_RPC[$cl]}" "$JOB_ID" >/dev/null 2>&1
         return 1
     fi
     JOB_JSON=$(rest_get "$cl" "/jobs/$JOB_ID")

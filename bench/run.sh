@@ -51,7 +51,7 @@ selected() {
 }
 
 # ---- results --------------------------------------------------------------------------------------
-BENCH_LINES=() BASE_LINES=() RATIO_LINES=() TABLE=()
+BENCH_LINES=() BASE_LINES=() RATIO_LINES=() TABLE=() RATIO_Q0="" RATIO_SHUFFLE=""
 declare -A VAL=()
 MISSING=0
 
@@ -63,13 +63,13 @@ fig() {
     TABLE+=("$kind|$name|$value|$unit|$note")
     log "$kind $name $value $unit"
 }
-# ratio NAME NUMERATOR DENOMINATOR NOTE: a ratio of two recorded figures, when both exist.
+# ratio NAME VALUE NOTE: record a ratio (skipped when VALUE is empty).
 ratio() {
-    local name=$1 a=${VAL[$2]:-} b=${VAL[$3]:-} v
-    [ -n "$a" ] && [ -n "$b" ] || return 0
-    v=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')
-    RATIO_LINES+=("RATIO $name $v")
-    TABLE+=("RATIO|$name|$v||$4")
+    [ -n "$2" ] || return 0
+    local v
+    v=$(awk -v v="$2" 'BEGIN { printf "%.3f", v }')
+    RATIO_LINES+=("RATIO $1 $v")
+    TABLE+=("RATIO|$1|$v||$3")
 }
 missing() {
     log "skipped $1: $2"
@@ -112,50 +112,62 @@ LOAD0=$(cut -d' ' -f1 /proc/loadavg)
 log "runs $RUNS, scale $SCALE, $(nproc) cores, load average $LOAD0, temp dir $BENCH_TMP"
 
 # ---- baselines ----------------------------------------------------------------------------------------
-bench_tcp_loopback() {
-    local vals=() i out
-    for ((i = 1; i <= RUNS; i++)); do
-        out=$("$BB/tcp_loopback" --seconds "$TCP_SECONDS") || { missing tcp_loopback "tcp_loopback failed"; return; }
-        log "tcp_loopback run $i/$RUNS: $out"
-        vals+=("$(awk '{ print $2 }' <<<"$out")")
-    done
-    fig BASELINE tcp_loopback "$(fmt_1 "$(median "${vals[@]}")")" MB/s "32 KiB write()s -> read()s over one loopback TCP connection"
+# A baseline run goes right before each run of the benchmark it is compared with, and the ratio is
+# the median of the per-pair ratios: these machines are shared, and pairs see the same load.
+# Each *_once function appends one run's figure to BASE_VALS (empty on failure).
+BASE_VALS=()
+
+tcp_once() {
+    local out
+    out=$("$BB/tcp_loopback" --seconds "$TCP_SECONDS") || { BASE_VALS+=(""); return; }
+    log "tcp_loopback: $out"
+    BASE_VALS+=("$(awk '{ print $2 }' <<<"$out")")
 }
 
-bench_gen_loop() {
-    local vals=() i out
-    if [ ! -x "$BB/nexmark_gen_loop" ]; then
-        missing nexmark_gen_loop "build/bench/nexmark_gen_loop is not built (common/nexmark missing?)"
-        return
-    fi
-    for ((i = 1; i <= RUNS; i++)); do
-        out=$("$BB/nexmark_gen_loop" --events "$N_NEXMARK") || { missing nexmark_gen_loop "nexmark_gen_loop failed"; return; }
-        log "nexmark_gen_loop run $i/$RUNS: $out"
-        vals+=("$(awk '{ print $2 }' <<<"$out")")
+gen_loop_once() {
+    local out
+    out=$("$BB/nexmark_gen_loop" --events "$N_NEXMARK") || { BASE_VALS+=(""); return; }
+    log "nexmark_gen_loop: $out"
+    BASE_VALS+=("$(awk '{ print $2 }' <<<"$out")")
+}
+
+# pair_ratio A_VALUES_NAME B_VALUES_NAME: the median of A[i] / B[i] over the pairs where both exist.
+pair_ratio() {
+    local -n a=$1 b=$2
+    local i r=()
+    for i in "${!a[@]}"; do
+        [ -n "${a[$i]:-}" ] && [ -n "${b[$i]:-}" ] && r+=("$(calc "${a[$i]} / ${b[$i]}")")
     done
-    fig BASELINE nexmark_gen_loop "$(fmt_int "$(median "${vals[@]}")")" events/s/core \
-        "the same generator in a plain loop, rows built and discarded (1 thread)"
+    [ ${#r[@]} -gt 0 ] && median "${r[@]}"
+}
+
+# nonempty VALUE...: the non-empty arguments.
+nonempty() {
+    local v
+    for v in "$@"; do [ -n "$v" ] && echo "$v"; done
 }
 
 # ---- jobs on a cluster -----------------------------------------------------------------------------------
 # job_runs CLUSTER RECORDS LABEL [FLINT RUN ARGS...] JOB.so [ARGS...]: RUNS runs; sets PER_CORE, WALL
-# (medians, records/s) and fills RUN_JSONS with each run's REST job JSON.
-PER_CORE="" WALL="" RUN_JSONS=()
+# (medians, records/s), RUN_PC and RUN_WALL (per run) and RUN_JSONS (each run's REST job JSON).
+# With BEFORE_EACH set to a function, calls it before every run (a paired baseline).
+PER_CORE="" WALL="" RUN_JSONS=() RUN_PC=() RUN_WALL=() BEFORE_EACH=""
 job_runs() {
-    local cl=$1 n=$2 label=$3 i pc=() wall=() p w
+    local cl=$1 n=$2 label=$3 i p w
     shift 3
-    RUN_JSONS=()
+    RUN_JSONS=() RUN_PC=() RUN_WALL=()
     for ((i = 1; i <= RUNS; i++)); do
+        [ -n "$BEFORE_EACH" ] && "$BEFORE_EACH"
         run_job "$cl" "$@" || return 1
         p=$(calc "$n / $JOB_CPU_S")
         w=$(calc "$n * 1000 / $JOB_MS")
-        pc+=("$p")
-        wall+=("$w")
+        RUN_PC+=("$p")
+        RUN_WALL+=("$w")
         RUN_JSONS+=("$JOB_JSON")
         log "$label run $i/$RUNS: $n records in $JOB_MS ms wall, $JOB_CPU_S CPU s ($(calc "$JOB_CPU_S * 1000 / $JOB_MS") cores busy) -> $(fmt_int "$w") /s wall, $(fmt_int "$p") /s per core"
     done
-    PER_CORE=$(median "${pc[@]}")
-    WALL=$(median "${wall[@]}")
+    PER_CORE=$(median "${RUN_PC[@]}")
+    WALL=$(median "${RUN_WALL[@]}")
 }
 
 bench_nexmark() {
@@ -167,11 +179,31 @@ bench_nexmark() {
             continue
         fi
         for p in 1 2; do
+            # q0 at p=1 runs paired with the generator loop, its baseline.
+            BASE_VALS=() BEFORE_EACH=""
+            if [ "$q$p" = q01 ]; then
+                if [ -x "$BB/nexmark_gen_loop" ]; then
+                    BEFORE_EACH=gen_loop_once
+                else
+                    missing nexmark_gen_loop "build/bench/nexmark_gen_loop is not built"
+                fi
+            fi
             if job_runs one "$N_NEXMARK" "nexmark_${q}_p$p" -p "$p" "$so" --events "$N_NEXMARK"; then
                 fig BENCH "nexmark_${q}_p$p" "$(fmt_int "$PER_CORE")" events/s/core \
                     "Nexmark $q, parallelism $p, blackhole sink ($(fmt_int "$WALL") events/s wall)"
             else
                 missing "nexmark_${q}_p$p" "the job failed"
+            fi
+            if [ -n "$BEFORE_EACH" ]; then
+                BEFORE_EACH=""
+                mapfile -t vals < <(nonempty "${BASE_VALS[@]}")
+                if [ ${#vals[@]} -gt 0 ]; then
+                    fig BASELINE nexmark_gen_loop "$(fmt_int "$(median "${vals[@]}")")" events/s/core \
+                        "the same generator in a plain loop, bid rows built and discarded (1 thread)"
+                    RATIO_Q0=$(pair_ratio RUN_PC BASE_VALS)
+                else
+                    missing nexmark_gen_loop "nexmark_gen_loop failed"
+                fi
             fi
         done
     done
@@ -186,9 +218,11 @@ bench_chain() {
     fi
 }
 
-# shuffle_one NAME ROWS PAYLOAD_BYTES DESC
+# shuffle_one NAME ROWS PAYLOAD_BYTES DESC: sets MBS (MB/s per run)
+MBS=()
 shuffle_one() {
-    local name=$1 n=$2 payload=$3 desc=$4 mbs=() j bytes ms
+    local name=$1 n=$2 payload=$3 desc=$4 j bytes ms
+    MBS=()
     if ! job_runs two "$n" "$name" -p 2 "$BB/jobs/keyby_count.so" --count "$n" --payload-bytes "$payload"; then
         missing "$name" "the job failed"
         return
@@ -196,17 +230,28 @@ shuffle_one() {
     for j in "${RUN_JSONS[@]}"; do
         bytes=$(jq -r '[.vertices[] | select(.name | test("^Source"))][0].metrics."write-bytes"' <<<"$j")
         ms=$(jq -r .duration <<<"$j")
-        mbs+=("$(calc "$bytes / ($ms / 1000) / 1e6")")
+        MBS+=("$(calc "$bytes / ($ms / 1000) / 1e6")")
     done
     bytes=$(jq -r '[.vertices[] | select(.name | test("^Source"))][0].metrics."write-bytes"' <<<"${RUN_JSONS[0]}")
     fig BENCH "${name}_rows" "$(fmt_int "$WALL")" rows/s "$desc: $(calc "$bytes / $n") bytes per record on the wire"
-    fig BENCH "${name}_mb" "$(fmt_1 "$(median "${mbs[@]}")")" MB/s "$desc: serialized bytes through the keyed exchange"
+    fig BENCH "${name}_mb" "$(fmt_1 "$(median "${MBS[@]}")")" MB/s "$desc: serialized bytes through the keyed exchange"
     fig BENCH "${name}_per_core" "$(fmt_int "$PER_CORE")" rows/s/core "$desc: per CPU second of all processes"
 }
 
 bench_shuffle() {
+    local vals
     shuffle_one shuffle_40b "$N_SHUFFLE_40" 4 "keyBy across 2 TMs (1 slot each, p=2), ~40-byte rows"
+    # The 1 KiB runs go paired with tcp_loopback, their baseline.
+    BASE_VALS=() BEFORE_EACH=tcp_once
     shuffle_one shuffle_1k "$N_SHUFFLE_1K" 988 "keyBy across 2 TMs (1 slot each, p=2), 1 KiB rows"
+    BEFORE_EACH=""
+    mapfile -t vals < <(nonempty "${BASE_VALS[@]}")
+    if [ ${#vals[@]} -gt 0 ]; then
+        fig BASELINE tcp_loopback "$(fmt_1 "$(median "${vals[@]}")")" MB/s "32 KiB write()s -> read()s over one loopback TCP connection"
+        RATIO_SHUFFLE=$(pair_ratio MBS BASE_VALS)
+    else
+        missing tcp_loopback "tcp_loopback failed"
+    fi
 }
 
 bench_latency() {
@@ -276,14 +321,11 @@ footprint_q0() {
 }
 
 # ---- the run ------------------------------------------------------------------------------------------------
-# Each baseline runs next to the benchmarks it is compared with, so that both see the same
-# machine (these machines are shared; the load average is in the table's header).
 if selected footprint || selected nexmark || selected chain; then
     log "cluster 'one': a jobmanager and one taskmanager with 2 slots"
     start_cluster one 1 2
     selected footprint && footprint_idle one
     selected footprint && footprint_q0 one
-    selected nexmark && bench_gen_loop
     selected nexmark && bench_nexmark
     selected chain && bench_chain
     stop_cluster one
@@ -292,14 +334,13 @@ fi
 if selected shuffle || selected latency; then
     log "cluster 'two': a jobmanager and two taskmanagers with 1 slot each"
     start_cluster two 2 1
-    selected shuffle && bench_tcp_loopback
     selected shuffle && bench_shuffle
     selected latency && bench_latency
     stop_cluster two
 fi
 
-ratio nexmark_q0_vs_loop nexmark_q0_p1 nexmark_gen_loop "q0 (p=1) per core / the generator loop"
-ratio shuffle_1k_vs_tcp shuffle_1k_mb tcp_loopback "1 KiB shuffle MB/s / one loopback TCP connection's MB/s"
+ratio nexmark_q0_vs_loop "$RATIO_Q0" "q0 (p=1) per core / the generator loop, median of run pairs"
+ratio shuffle_1k_vs_tcp "$RATIO_SHUFFLE" "1 KiB shuffle MB/s / one loopback TCP connection's MB/s, median of run pairs"
 
 print_results
 [ "$MISSING" -eq 0 ] || log "$MISSING figure(s) could not be measured (see SKIPPED above)"

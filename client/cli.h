@@ -4,6 +4,7 @@
 #define FLINT_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config/config.h"
 #include "config/options.h"
@@ -46,5 +47,19 @@ int cli_info(cli *c);
 int cli_cancel(cli *c);
 int cli_savepoint(cli *c);
 int cli_stop(cli *c);
+
+/* cli_status.c (issue 8): status JOBID; the table of flint list; run's progress line (updated in
+ * place on a terminal, a plain line every few seconds otherwise; clear it before printing a
+ * line of your own). */
+int cli_status(cli *c);
+int cli_list_table(const Flint__Rpc__ListJobsResponse *l);
+typedef struct cli_progress {
+    bool tty;
+    bool shown;                /* a progress line is on the terminal */
+    int64_t last_plain_ms;
+} cli_progress;
+void cli_progress_init(cli_progress *p);
+void cli_progress_update(cli_progress *p, const Flint__Rpc__JobDetails *d);
+void cli_progress_clear(cli_progress *p);
 
 #endif

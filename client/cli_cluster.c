@@ -62,21 +62,7 @@ int cli_list(cli *c) {
         rpc_envelope_free(reply);
         return CLI_FAILED;
     }
-    Flint__Rpc__ListJobsResponse *l = reply->list_jobs_response;
-    if (l->n_jobs == 0) {
-        printf("No running jobs.\nNo scheduled jobs.\n");
-    } else {
-        printf("%-19s  %-32s  %-11s  %s\n", "START TIME", "JOB ID", "STATE", "NAME");
-        for (size_t i = 0; i < l->n_jobs; i++) {
-            Flint__Rpc__JobSummary *j = l->jobs[i];
-            time_t t = (time_t)(j->start_time / 1000);
-            struct tm tm;
-            char when[32];
-            localtime_r(&t, &tm);
-            strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
-            printf("%-19s  %-32s  %-11s  %s\n", when, j->job_id, j->state, j->name);
-        }
-    }
+    cli_list_table(reply->list_jobs_response);
     rpc_envelope_free(reply);
     return CLI_OK;
 }

@@ -57,8 +57,13 @@ static bool jm_address(cli *c, char *host, size_t hostlen, int *port) {
     return true;
 }
 
-/* Poll GetJob until the job reaches a terminal state, printing each state change. Returns the
- * exit code: 0 FINISHED, 1 FAILED, CANCELED or contact lost. */
+static bool jm_state_final(const char *s) {
+    return strcmp(s, "FINISHED") == 0 || strcmp(s, "FAILED") == 0 || strcmp(s, "CANCELED") == 0;
+}
+
+/* Poll GetJob until the job reaches a terminal state, printing each state change and, while it
+ * runs, its progress (cli_status.c). Returns the exit code: 0 FINISHED, 1 FAILED, CANCELED or
+ * contact lost. */
 static int follow(cli *c, const char *job_id) {
     char host[256];
     int port;
@@ -67,6 +72,8 @@ static int follow(cli *c, const char *job_id) {
     size_t max_frame = (size_t)config_int(c->cfg, CFG_RPC_MAX_FRAME_SIZE);
     int64_t last_ok = time_mono_ms();
     char last[32] = "";
+    cli_progress progress;
+    cli_progress_init(&progress);
     for (;;) {
         Flint__Rpc__GetJob msg = FLINT__RPC__GET_JOB__INIT;
         msg.job_id = (char *)job_id;
@@ -78,6 +85,7 @@ static int follow(cli *c, const char *job_id) {
         int rc = rpc_call_sync(host, port, &req, timeout, max_frame, &reply, &err);
         if (rc == FLINT_UNAVAILABLE || rc == FLINT_CLOSED || rc == FLINT_TIMEOUT) {
             if (time_mono_ms() - last_ok > timeout) {
+                cli_progress_clear(&progress);
                 fprintf(stderr,
                         "flint: lost contact with the jobmanager while following job %s: %s\n"
                         "The job may still be running; see 'flint list'.\n",
@@ -88,6 +96,7 @@ static int follow(cli *c, const char *job_id) {
             continue;
         }
         if (rc != FLINT_OK) {
+            cli_progress_clear(&progress);
             fprintf(stderr, "flint: cannot follow job %s: %s\n", job_id, err.msg);
             return CLI_FAILED;
         }
@@ -100,12 +109,14 @@ static int follow(cli *c, const char *job_id) {
         Flint__Rpc__JobDetails *d = reply->job_details;
         const char *state = d->state ? d->state : "";
         if (strcmp(state, last) != 0) {
+            cli_progress_clear(&progress);
             snprintf(last, sizeof last, "%s", state);
             print_time(stdout);
             printf(" Job %s (%s) switched to %s\n", job_id, d->name ? d->name : "", state);
             fflush(stdout);
         }
         int done = -1;
+        if (jm_state_final(state)) cli_progress_clear(&progress);
         if (strcmp(state, "FINISHED") == 0) {
             if (d->end_time > 0 && d->start_time > 0 && d->end_time >= d->start_time)
                 printf("Job Runtime: %lld ms\n", (long long)(d->end_time - d->start_time));
@@ -121,6 +132,7 @@ static int follow(cli *c, const char *job_id) {
         } else if (strcmp(state, "CANCELED") == 0) {
             done = CLI_FAILED;
         }
+        if (done < 0) cli_progress_update(&progress, d);
         rpc_envelope_free(reply);
         if (done >= 0) {
             fflush(stdout);

@@ -35,6 +35,9 @@ static const verb verbs[] = {
      "the jobmanager is not contacted.",
      VERB_PARALLELISM | VERB_JOB_ARGS},
     {"list", cli_list, 0, "", "List the jobs of the cluster and their states.", 0},
+    {"status", cli_status, 1, "JOBID",
+     "Show a job: state, records in/out per second, checkpoints, and a table of its vertices "
+     "(parallelism, records, backpressure, busy time, watermark).", 0},
     {"cancel", cli_cancel, 1, "JOBID", "Cancel a running job.", 0},
     {"savepoint", cli_savepoint, 2, "JOBID [DIR]",
      "Take a savepoint of a running job into DIR (default: state.savepoints.dir) and print its path; "

@@ -8,6 +8,7 @@
 
 #define LOG_MODULE "jobmanager"
 #include "flint/version.h"
+#include "jm_metrics.h"
 #include "jm_server.h"
 #include "rest/rest.h"
 #include "util/alloc.h"
@@ -44,8 +45,11 @@ static void on_heartbeat(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
     bool known = tm && tm->conn == c;
     if (known) {
         jm_rm_heartbeat(jm->rm, id, time_mono_ms());
-        for (size_t i = 0; i < env->heartbeat->n_tasks; i++)
+        for (size_t i = 0; i < env->heartbeat->n_tasks; i++) {
             jm_dispatcher_metrics(jm->dispatcher, id, env->heartbeat->tasks[i]);
+            jm_metrics_task(jm->metrics, id, env->heartbeat->tasks[i], time_mono_ms());
+        }
+        if (env->heartbeat->metrics) jm_metrics_tm(jm->metrics, id, env->heartbeat->metrics, time_mono_ms());
     }
     Flint__Rpc__HeartbeatResponse r = FLINT__RPC__HEARTBEAT_RESPONSE__INIT;
     r.registered = known;
@@ -108,7 +112,10 @@ static void on_overview(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
 static void on_list_jobs(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
     int n = jm_dispatcher_count(jm->dispatcher);
     Flint__Rpc__JobSummary **jobs = xcalloc((size_t)n + 1, sizeof *jobs);
-    for (int i = 0; i < n; i++) jobs[i] = jm_job_summary_new(jm_dispatcher_get(jm->dispatcher, i));
+    for (int i = 0; i < n; i++) {
+        jobs[i] = jm_job_summary_new(jm_dispatcher_get(jm->dispatcher, i));
+        jm_metrics_fill_summary(jm_dispatcher_get(jm->dispatcher, i), time_wall_ms(), jobs[i]);
+    }
     Flint__Rpc__ListJobsResponse r = FLINT__RPC__LIST_JOBS_RESPONSE__INIT;
     r.n_jobs = (size_t)n;
     r.jobs = jobs;
@@ -159,6 +166,7 @@ static void on_get_job(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
         return;
     }
     Flint__Rpc__JobDetails *d = jm_job_details_new(job);
+    jm_metrics_fill_details(jm->metrics, job, jm_dispatcher_job_checkpoints(jm->dispatcher, job), d);
     rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
     reply.body_case = FLINT__RPC__ENVELOPE__BODY_JOB_DETAILS;
     reply.job_details = d;
@@ -268,6 +276,7 @@ static void on_update_task(jobmanager *jm, rpc_conn *c, rpc_envelope *env) {
     const Flint__Rpc__UpdateTaskExecutionState *m = env->update_task_execution_state;
     jm_tm *tm = jm_rm_find_conn(jm->rm, c);
     flint_err err = {0};
+    if (tm && m->metrics) jm_metrics_task(jm->metrics, tm->resource_id, m->metrics, time_mono_ms());
     int rc = tm ? jm_dispatcher_update_task(jm->dispatcher, tm->resource_id, m, jm_time_now(), &err)
                 : flint_err_set(&err, FLINT_STATE, "task state update from %s, which is not a "
                                 "registered taskmanager", rpc_conn_peer(c));
@@ -456,6 +465,7 @@ static void t_notify_aborted(void *ud, jm_tm *tm, const Flint__Checkpoint__Notif
 static void on_tm_lost(jm_tm *tm, const char *reason, void *ud) {
     jobmanager *jm = ud;
     if (jm->stopping || !jm->dispatcher) return;
+    if (jm->metrics) jm_metrics_tm_gone(jm->metrics, tm->resource_id);
     jm_dispatcher_tm_lost(jm->dispatcher, tm, reason, jm_time_now());
 }
 
@@ -534,6 +544,9 @@ int jm_start(jobmanager *jm, flint_config *cfg, struct event_base *base, flint_e
     jm->start_time_ms = time_wall_ms();
     str_random_hex(jm->id, 16);
     jm->ask_timeout_ms = config_int(cfg, CFG_RPC_ASK_TIMEOUT);
+    jm->metrics = jm_metrics_new();
+    jm->proc = XNEW(metric_process);
+    metric_process_sample(jm->proc);
     jm->rm = jm_rm_new(config_int(cfg, CFG_HEARTBEAT_TIMEOUT));
     jm_rm_set_lost_hook(jm->rm, on_tm_lost, jm);
     jm->artifacts = jm_artifacts_open(config_str(cfg, CFG_IO_TMP_DIRS), jm->id, err);
@@ -597,6 +610,8 @@ void jm_stop(jobmanager *jm) {
     jm_dispatcher_free(jm->dispatcher);
     jm_artifacts_close(jm->artifacts);
     jm_rm_free(jm->rm);
+    jm_metrics_free(jm->metrics);
+    free(jm->proc);
     config_free(jm->cfg);
     memset(jm, 0, sizeof *jm);
 }

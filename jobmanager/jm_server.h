@@ -31,6 +31,8 @@ typedef struct jobmanager {
     char id[33];                  /* random per start: taskmanagers notice a restart */
     int64_t start_time_ms;        /* wall clock */
     int rpc_port, rest_port;      /* bound ports */
+    struct jm_metric_store *metrics;   /* issue 8: metrics from heartbeats (jm_metrics.h) */
+    struct metric_process *proc;       /* the jobmanager's own process metrics */
 } jobmanager;
 
 /* Start the RPC and REST endpoints from cfg (ownership of cfg passes to jm). On error nothing

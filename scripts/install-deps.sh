@@ -10,6 +10,8 @@ PACKAGES=(
   check
   # tests and scripts
   curl jq iproute2 procps psmisc kcat openssh-client
+  # the dashboard's browser test (tests/cluster/test_dashboard.sh): headless chromium driven by node
+  chromium nodejs
 )
 
 missing=()

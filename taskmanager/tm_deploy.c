@@ -12,6 +12,9 @@
 #include <string.h>
 
 #define LOG_MODULE "taskexecutor"
+#include "metrics/metrics_proto.h"
+#include "checkpoint/cp_outbox.h"
+#include "checkpoint/cp_task.h"
 #include "network/tm_net.h"
 #include "operators/operator.h"
 #include "task/task.h"
@@ -66,6 +69,25 @@ static void fill_metrics(Flint__Rpc__TaskMetrics *m, const tm_task_rec *r, const
     m->back_pressured_time_ms_per_second = tmm->back_pressured_ms_per_s;
     m->busy_time_ms_per_second = tmm->busy_ms_per_s;
     m->idle_time_ms_per_second = tmm->idle_ms_per_s;
+    m->attempt = r->tdd->attempt;
+    m->current_input_watermark = tmm->input_watermark;
+    m->current_output_watermark = tmm->output_watermark;
+    m->in_pool_usage = tmm->in_pool_usage;
+    m->out_pool_usage = tmm->out_pool_usage;
+    m->num_records_in_per_second = tmm->records_in_per_s;
+    m->num_records_out_per_second = tmm->records_out_per_s;
+    m->num_bytes_in_per_second = tmm->bytes_in_per_s;
+    m->num_bytes_out_per_second = tmm->bytes_out_per_s;
+}
+
+/* Every metric of r's task into m->metrics (issue 8); free with metric_proto_free(m->metrics,
+ * m->n_metrics). */
+static void fill_metric_dump(Flint__Rpc__TaskMetrics *m, const tm_task_rec *r) {
+    metric_set set;
+    metric_set_init(&set);
+    tm_task_metric_dump(r->task, &set);
+    m->metrics = metric_set_to_proto(&set, &m->n_metrics);
+    metric_set_clear(&set);
 }
 
 static void report(tm_task_rec *r, tm_task_state s, const char *error) {
@@ -77,11 +99,13 @@ static void report(tm_task_rec *r, tm_task_state s, const char *error) {
     u.execution_id = r->tdd->execution_id;
     u.state = (char *)tm_task_state_name(s);
     u.error = (char *)(error ? error : "");
+    if (s == TM_TASK_FAILED && r->task) u.restore_failure = (Flint__Checkpoint__StateRestoreFailure *)tm_task_restore_failure(r->task);
     Flint__Rpc__TaskMetrics m;
     if (tm_task_state_is_terminal(s) && r->task) {
         tm_task_metrics tmm;
         tm_task_metrics_get(r->task, &tmm);
         fill_metrics(&m, r, &tmm);
+        fill_metric_dump(&m, r);
         u.metrics = &m;
     }
     rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
@@ -89,6 +113,7 @@ static void report(tm_task_rec *r, tm_task_state s, const char *error) {
     env.update_task_execution_state = &u;
     char *what = xasprintf("%s of %s", u.state, r->tdd->execution_id);
     int rc = rpc_call(tm->jm, &env, config_int(tm->cfg, CFG_RPC_ASK_TIMEOUT), on_update_reply, what);
+    if (u.metrics) metric_proto_free(m.metrics, m.n_metrics);
     if (rc) {
         log_warn("cannot report %s: %s", what, flint_strerror(rc));
         free(what);
@@ -191,6 +216,56 @@ static int resolve_symbols(const Flint__Rpc__TaskDeploymentDescriptor *d, void *
     return FLINT_OK;
 }
 
+/* ---- checkpoints (issue 6) -------------------------------------------------------------------------- */
+
+static void reply_ack(rpc_conn *c, rpc_envelope *req);
+
+/* Task and checkpoint threads: an acknowledgement or decline for the jobmanager. */
+static void send_to_jm(void *ud, const Flint__Rpc__Envelope *env) {
+    tm_task_rec *r = ud;
+    tm_outbox_put(r->tm->cp_outbox, env);
+}
+
+static void on_cp_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
+    (void)c, (void)reply, (void)ud;
+    if (status != FLINT_OK && status != FLINT_CLOSED)
+        log_warn("the jobmanager did not take a checkpoint message: %s", msg ? msg : flint_strerror(status));
+}
+
+/* The loop thread: send what a task queued. */
+static void deliver_cp(void *ud, Flint__Rpc__Envelope *env) {
+    taskmanager *tm = ud;
+    if (!tm->jm || tm->state != TM_REGISTERED) return;
+    int rc = rpc_call(tm->jm, env, config_int(tm->cfg, CFG_RPC_ASK_TIMEOUT), on_cp_reply, NULL);
+    if (rc) log_warn("cannot send a checkpoint message: %s", flint_strerror(rc));
+}
+
+static void outbox_put(void *ud, const Flint__Rpc__Envelope *env) { tm_outbox_put(ud, env); }
+
+void tm_deploy_on_checkpoint(taskmanager *tm, rpc_conn *c, rpc_envelope *env) {
+    const char *exec = "", *job = "";
+    int64_t id = 0;
+    bool trigger = env->body_case == FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT;
+    if (trigger) exec = env->trigger_checkpoint->execution_id, job = env->trigger_checkpoint->job_id,
+                 id = env->trigger_checkpoint->checkpoint_id;
+    else if (env->body_case == FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE)
+        exec = env->notify_checkpoint_complete->execution_id;
+    else
+        exec = env->notify_checkpoint_aborted->execution_id;
+    tm_task_rec *r = find_rec(tm, exec ? exec : "");
+    reply_ack(c, env);
+    if (r && r->task && !tm_task_ended(r->task)) {
+        tm_task_checkpoint_message(r->task, env);
+    } else if (trigger) {
+        /* not there (any more): not a failure of the checkpoint that counts */
+        bool early = r && !tm_task_state_is_terminal(r->state) && !r->task;
+        tm_cp_decline_for(outbox_put, tm->cp_outbox, job, exec, id,
+                          early ? FLINT__CHECKPOINT__FAILURE_REASON__TASK_NOT_READY
+                                : FLINT__CHECKPOINT__FAILURE_REASON__TASK_CLOSING,
+                          early ? "the task is not running yet" : "the task is not running");
+    }
+}
+
 static void on_artifact(int status, const char *error, void *dl, void *ud) {
     tm_task_rec *r = ud;
     taskmanager *tm = r->tm;
@@ -211,7 +286,7 @@ static void on_artifact(int status, const char *error, void *dl, void *ud) {
         return;
     }
     tm_task_config cfg = {.net = tm->net, .dl = dl, .artifact = r->tdd->artifact_sha256,
-                          .on_state = on_task_state, .ud = r, .config = tm->cfg};
+                          .on_state = on_task_state, .ud = r, .config = tm->cfg, .send_to_jm = send_to_jm};
     r->task = tm_task_new(r->tdd, &cfg);
     if (tm_task_start(r->task, &err)) {
         log_error("%s", err.msg);
@@ -359,12 +434,22 @@ void tm_deploy_heartbeat(taskmanager *tm, Flint__Rpc__Heartbeat *hb) {
         tm_task_metrics tmm;
         tm_task_metrics_get(r->task, &tmm);
         fill_metrics(&ms[hb->n_tasks], r, &tmm);
+        fill_metric_dump(&ms[hb->n_tasks], r);
         hb->tasks[hb->n_tasks] = &ms[hb->n_tasks];
         hb->n_tasks++;
     }
 }
 
+void tm_deploy_metrics_tick(taskmanager *tm, int64_t now_ns) {
+    for (tm_task_rec *r = tm->tasks; r; r = r->next)
+        if (r->task) tm_task_metrics_update(r->task, now_ns);
+}
+
 void tm_deploy_heartbeat_free(Flint__Rpc__Heartbeat *hb) {
+    for (size_t i = 0; i < hb->n_tasks; i++) {
+        Flint__Rpc__TaskMetrics *m = hb->tasks[i];
+        metric_proto_free(m->metrics, m->n_metrics);
+    }
     if (hb->n_slots) free(hb->slots[0]);
     free(hb->slots);
     if (hb->n_tasks) free(hb->tasks[0]);
@@ -386,6 +471,7 @@ int tm_deploy_init(taskmanager *tm, flint_err *err) {
     tm->slots = xcalloc((size_t)tm->num_slots, sizeof *tm->slots);
     pthread_mutex_init(&tm->q_mu, NULL);
     tm->q_ev = event_new(tm->base, -1, 0, on_queue, tm);
+    tm->cp_outbox = tm_outbox_new(tm->base, deliver_cp, tm);
     tm->artifacts = tm_artifacts_new(config_str(tm->cfg, CFG_IO_TMP_DIRS), err);
     return tm->artifacts ? FLINT_OK : FLINT_IO;
 }
@@ -410,6 +496,8 @@ void tm_deploy_shutdown(taskmanager *tm) {
     while (tm->tasks) finish_rec(tm->tasks, TM_TASK_CANCELED, NULL);
     if (tm->q_ev) event_free(tm->q_ev);
     tm->q_ev = NULL;
+    tm_outbox_free(tm->cp_outbox);
+    tm->cp_outbox = NULL;
     pthread_mutex_destroy(&tm->q_mu);
     if (tm->net) tm_net_free(tm->net);
     tm->net = NULL;

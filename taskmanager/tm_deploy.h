@@ -23,6 +23,9 @@ void tm_deploy_shutdown(taskmanager *tm);
 void tm_deploy_on_deploy(taskmanager *tm, rpc_conn *c, rpc_envelope *env);
 void tm_deploy_on_cancel(taskmanager *tm, rpc_conn *c, rpc_envelope *env);
 void tm_deploy_on_release(taskmanager *tm, rpc_conn *c, rpc_envelope *env);
+/* TriggerCheckpoint, NotifyCheckpointComplete / Aborted (issue 6): handed to the task; a trigger
+ * for a task that is not running is answered Ack and declined (TASK_NOT_READY, TASK_CLOSING). */
+void tm_deploy_on_checkpoint(taskmanager *tm, rpc_conn *c, rpc_envelope *env);
 
 /* The jobmanager is gone: cancel every task without reporting, free every slot, release every
  * job (as Flink's TaskExecutor does when it loses the JobMaster). */
@@ -31,6 +34,8 @@ void tm_deploy_jm_lost(taskmanager *tm, const char *reason);
 /* Fill hb->slots and hb->tasks; tm_deploy_heartbeat_free releases what it allocated. */
 void tm_deploy_heartbeat(taskmanager *tm, Flint__Rpc__Heartbeat *hb);
 void tm_deploy_heartbeat_free(Flint__Rpc__Heartbeat *hb);
+/* Sample every task's meters and mailbox latency (issue 8); about once per second. */
+void tm_deploy_metrics_tick(taskmanager *tm, int64_t now_ns);
 
 /* Number of tasks not yet ended (tests, logs). */
 int tm_deploy_task_count(const taskmanager *tm);

@@ -13,12 +13,15 @@
 
 #define LOG_MODULE "taskexecutor"
 #include "flint/version.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_proto.h"
 #include "network/tm_net.h"
 #include "tm_deploy.h"
 #include "tm_executor.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/strutil.h"
+#include "util/timeutil.h"
 
 static void connect_jm(taskmanager *tm);
 
@@ -75,6 +78,44 @@ static void on_heartbeat_reply(rpc_conn *c, int status, const char *msg, rpc_env
     if (!reply->heartbeat_response->registered) disconnect(tm, "the jobmanager no longer knows us");
 }
 
+/* The taskmanager's own metrics (issue 8): process, network memory. */
+static void tm_metrics(taskmanager *tm, Flint__Rpc__TaskManagerMetrics *m) {
+    metric_process_sample(tm->proc);
+    const metric_process *p = tm->proc;
+    m->cpu_load = p->cpu_load;
+    m->cpu_time_ms = p->cpu_time_ms;
+    m->rss_bytes = p->rss_bytes;
+    m->threads = p->threads;
+    m->segments_total = tm->net ? tm_net_segments_total(tm->net) : 0;
+    m->segments_available = tm->net ? tm_net_segments_available(tm->net) : 0;
+    m->segment_size = config_int(tm->cfg, CFG_TASKMANAGER_MEMORY_SEGMENT_SIZE);
+    m->network_memory_bytes = (int64_t)m->segments_total * m->segment_size;
+    m->uptime_ms = time_mono_ms() - tm->start_ms;
+    metric_set set;
+    metric_set_init(&set);
+    metric_set_add(&set, NULL, "Status.CPU.Load", METRIC_KIND_GAUGE, p->cpu_load);
+    metric_set_add(&set, NULL, "Status.CPU.Time", METRIC_KIND_GAUGE, (double)p->cpu_time_ms);
+    metric_set_add(&set, NULL, "Status.Memory.RSS", METRIC_KIND_GAUGE, (double)p->rss_bytes);
+    metric_set_add(&set, NULL, "Status.Memory.VirtualSize", METRIC_KIND_GAUGE, (double)p->vm_bytes);
+    metric_set_add(&set, NULL, "Status.Threads.Count", METRIC_KIND_GAUGE, p->threads);
+    int used = m->segments_total - m->segments_available;
+    metric_set_add(&set, NULL, "Status.Shuffle.Netty.TotalMemorySegments", METRIC_KIND_GAUGE, m->segments_total);
+    metric_set_add(&set, NULL, "Status.Shuffle.Netty.AvailableMemorySegments", METRIC_KIND_GAUGE, m->segments_available);
+    metric_set_add(&set, NULL, "Status.Shuffle.Netty.UsedMemorySegments", METRIC_KIND_GAUGE, used);
+    metric_set_add(&set, NULL, "Status.Shuffle.Netty.TotalMemory", METRIC_KIND_GAUGE, (double)m->network_memory_bytes);
+    metric_set_add(&set, NULL, "Status.Shuffle.Netty.UsedMemory", METRIC_KIND_GAUGE, (double)used * (double)m->segment_size);
+    metric_set_add(&set, NULL, "Status.Shuffle.Netty.AvailableMemory", METRIC_KIND_GAUGE,
+                   (double)m->segments_available * (double)m->segment_size);
+    metric_set_add(&set, NULL, "Status.Uptime", METRIC_KIND_GAUGE, (double)m->uptime_ms);
+    m->metrics = metric_set_to_proto(&set, &m->n_metrics);
+    metric_set_clear(&set);
+}
+
+static void on_metrics_timer(evutil_socket_t fd, short what, void *ud) {
+    (void)fd, (void)what;
+    tm_deploy_metrics_tick(ud, time_mono_ns());
+}
+
 static void on_heartbeat_timer(evutil_socket_t fd, short what, void *ud) {
     taskmanager *tm = ud;
     (void)fd, (void)what;
@@ -82,12 +123,16 @@ static void on_heartbeat_timer(evutil_socket_t fd, short what, void *ud) {
     Flint__Rpc__Heartbeat hb = FLINT__RPC__HEARTBEAT__INIT;
     hb.resource_id = tm->resource_id;
     tm_deploy_heartbeat(tm, &hb);
+    Flint__Rpc__TaskManagerMetrics tmm = FLINT__RPC__TASK_MANAGER_METRICS__INIT;
+    tm_metrics(tm, &tmm);
+    hb.metrics = &tmm;
     rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
     env.body_case = FLINT__RPC__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     /* A jobmanager that does not answer within heartbeat.timeout is considered lost. */
     int rc = rpc_call(tm->jm, &env, tm->heartbeat_timeout_ms, on_heartbeat_reply, tm);
     tm_deploy_heartbeat_free(&hb);
+    metric_proto_free(tmm.metrics, tmm.n_metrics);
     if (rc) disconnect(tm, flint_strerror(rc));
     else tm->heartbeat_in_flight = true;
 }
@@ -179,13 +224,43 @@ static void on_open(rpc_conn *c, void *ud) {
     if (rc) disconnect(tm, flint_strerror(rc));
 }
 
+#define LOG_MAX_BYTES (16LL * 1024 * 1024)   /* the most of its log a taskmanager sends at once */
+
+/* RequestLog: the last bytes of this daemon's own log file (never any other file). */
+static void on_request_log(rpc_conn *c, rpc_envelope *env) {
+    int64_t max = env->request_log->max_bytes;
+    if (max <= 0 || max > LOG_MAX_BYTES) max = LOG_MAX_BYTES;
+    Flint__Rpc__LogFile lf = FLINT__RPC__LOG_FILE__INIT;
+    char *data = NULL;
+    size_t len = 0;
+    int64_t size = 0;
+    const char *path = log_file_path();
+    if (path && log_file_tail(max, &data, &len, &size) == 0) {
+        const char *base = strrchr(path, '/');
+        lf.available = true;
+        lf.name = (char *)(base ? base + 1 : path);
+        lf.size = size;
+        lf.data.data = (uint8_t *)data;
+        lf.data.len = len;
+    }
+    rpc_envelope reply = FLINT__RPC__ENVELOPE__INIT;
+    reply.body_case = FLINT__RPC__ENVELOPE__BODY_LOG_FILE;
+    reply.log_file = &lf;
+    rpc_reply(c, env, &reply);
+    free(data);
+}
+
 static void on_message(rpc_conn *c, rpc_envelope *env, void *ud) {
     taskmanager *tm = ud;
     if (c == tm->jm && tm->state == TM_REGISTERED) {
         switch (env->body_case) {
+        case FLINT__RPC__ENVELOPE__BODY_REQUEST_LOG: on_request_log(c, env); return;
         case FLINT__RPC__ENVELOPE__BODY_DEPLOY_TASK: tm_deploy_on_deploy(tm, c, env); return;
         case FLINT__RPC__ENVELOPE__BODY_CANCEL_TASK: tm_deploy_on_cancel(tm, c, env); return;
         case FLINT__RPC__ENVELOPE__BODY_RELEASE_JOB: tm_deploy_on_release(tm, c, env); return;
+        case FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT:
+        case FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE:
+        case FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_ABORTED: tm_deploy_on_checkpoint(tm, c, env); return;
         default: break;
         }
     }
@@ -233,6 +308,11 @@ int tm_start(taskmanager *tm, flint_config *cfg, struct event_base *base, flint_
              (long long)config_int(cfg, CFG_JOBMANAGER_RPC_PORT));
     tm->retry_timer = evtimer_new(base, on_retry_timer, tm);
     tm->heartbeat_timer = event_new(base, -1, EV_PERSIST, on_heartbeat_timer, tm);
+    tm->proc = XNEW(metric_process);
+    tm->start_ms = time_mono_ms();
+    tm->metrics_timer = event_new(base, -1, EV_PERSIST, on_metrics_timer, tm);
+    struct timeval one_s = {1, 0};
+    event_add(tm->metrics_timer, &one_s);
     if (tm_deploy_init(tm, err)) {
         tm_stop(tm);
         return FLINT_IO;
@@ -253,6 +333,8 @@ void tm_stop(taskmanager *tm) {
     tm_deploy_shutdown(tm);
     if (tm->retry_timer) event_free(tm->retry_timer);
     if (tm->heartbeat_timer) event_free(tm->heartbeat_timer);
+    if (tm->metrics_timer) event_free(tm->metrics_timer);
+    free(tm->proc);
     config_free(tm->cfg);
     memset(tm, 0, sizeof *tm);
 }

@@ -47,6 +47,12 @@ typedef struct taskmanager {
     pthread_mutex_t q_mu;          /* task state changes from task threads: */
     struct tm_state_msg *q_head, *q_tail;
     struct event *q_ev;            /* activated by task threads; drains the queue on the loop */
+    struct tm_outbox *cp_outbox;   /* checkpoint acks/declines from task threads (issue 6) */
+
+    /* metrics (issue 8): samples meters every second; process metrics for heartbeats */
+    struct event *metrics_timer;
+    struct metric_process *proc;
+    int64_t start_ms;              /* monotonic */
 } taskmanager;
 
 /* Start connecting to the jobmanager named by cfg (ownership of cfg passes to tm). Fails only for

@@ -419,6 +419,7 @@ int graph_build(const flint_env *env, const char *job_name, Flint__Graph__JobGra
                              "the job has no sink, so nothing would consume its streams "
                              "(add flint_sink_print or another sink)");
     int rc = check_uids(env, err);
+    if (!rc) rc = graph_window_check(env, err);
     if (rc) return rc;
     /* max parallelism: env > the job's configuration > pipeline.max-parallelism of the client */
     int maxp = env->max_parallelism ? env->max_parallelism

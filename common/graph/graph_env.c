@@ -534,6 +534,16 @@ flint_stream *flint_source_text_file(flint_env *env, const char *path) {
     return op_stream(env, node);
 }
 
+flint_stream *flint_source_text_file_rate(flint_env *env, const char *path, double lines_per_second) {
+    flint_stream *st = flint_source_text_file(env, path);
+    if (!st) return NULL;
+    if (!(lines_per_second > 0)) lines_per_second = 0;   /* also NaN */
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.15g", lines_per_second);
+    graph_kvs_set(&st->inputs[0].node->params, "rate", buf);
+    return st;
+}
+
 flint_stream *flint_source_socket(flint_env *env, const char *host, int port) {
     if (!env) return NULL;
     graph_node *node = source_node(env, GRAPH_OP_SOURCE_SOCKET, "source_socket", "Source: Socket Stream");
@@ -838,6 +848,18 @@ flint_stream *flint_sink_text_file(flint_stream *in, const char *dir) {
     char *abs = absolute_path(dir);
     char *name = xasprintf("Sink: %s", *abs ? abs : "(no directory)");
     graph_node *n = sink_node(in, GRAPH_OP_SINK_TEXT_FILE, "sink_text_file", name);
+    free(name);
+    if (!*abs) node_fail(n, in->env, "no directory given");
+    graph_kvs_set(&n->params, "path", abs);
+    free(abs);
+    return op_stream(in->env, n);
+}
+
+flint_stream *flint_sink_file_exactly_once(flint_stream *in, const char *dir) {
+    if (!in) return NULL;
+    char *abs = absolute_path(dir);
+    char *name = xasprintf("Sink: %s (exactly-once)", *abs ? abs : "(no directory)");
+    graph_node *n = sink_node(in, GRAPH_OP_SINK_FILE_EXACTLY_ONCE, "sink_file_exactly_once", name);
     free(name);
     if (!*abs) node_fail(n, in->env, "no directory given");
     graph_kvs_set(&n->params, "path", abs);

@@ -159,5 +159,8 @@ void graph_node_fail(graph_node *n, flint_env *env, const char *fmt, ...) __attr
 void graph_env_own(flint_env *env, void *p);
 /* Free s (flint_schema_free) when env is freed. */
 void graph_env_own_schema(flint_env *env, flint_schema *s);
+/* graph_window.c: checks that need the whole graph (a late-data side output declared with the
+ * window's input schema). FLINT_OK or an error naming the operator. */
+int graph_window_check(const flint_env *env, flint_err *err);
 
 #endif

@@ -407,6 +407,28 @@ flint_stream *flint_window_process(flint_windowed_stream *w, flint_fn process_fn
     return graph_op_stream(w->env, n);
 }
 
+int graph_window_check(const flint_env *env, flint_err *err) {
+    for (int i = 0; i < env->nnodes; i++) {
+        const graph_node *n = env->nodes[i];
+        if (n->kind != GRAPH_OP_WINDOW) continue;
+        const char *tag = graph_kvs_get(&n->params, "late.tag");
+        if (!tag || !n->in_schema) continue;
+        char key[300];
+        snprintf(key, sizeof key, "side.%s", tag);
+        const char *declared = graph_kvs_get(&n->params, key);
+        if (declared && strcmp(declared, flint_schema_text(n->in_schema)) != 0) {
+            char *label = graph_node_label(n);
+            flint_err_set(err, FLINT_INVALID,
+                          "%s: the late data side output '%s' is declared as (%s), but late records are rows of the "
+                          "window's input (%s)",
+                          label, tag, declared, flint_schema_text(n->in_schema));
+            free(label);
+            return FLINT_INVALID;
+        }
+    }
+    return FLINT_OK;
+}
+
 /* ---- joins ----------------------------------------------------------------------------------------
  * Two-input operators (graph_time.c's conventions): a's edges are input 1 (input_index 0), b's
  * input 2 (input_index 1); keys in "key.*" and "key2.*"; b's schema in "in2.schema". */

@@ -1,8 +1,12 @@
 /* Logging to a file or stderr (see log.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
@@ -14,6 +18,7 @@
 static int log_fd = 2;
 static log_level log_min = LOG_INFO;
 static char log_component[32] = "flint";
+static char log_path[PATH_MAX];   /* the log file's absolute path, "" when logging to stderr */
 
 static const char *level_names[] = {"DEBUG", "INFO", "WARN", "ERROR", "OFF"};
 
@@ -25,6 +30,43 @@ int log_init(const char *component, const char *path, log_level level) {
     if (fd < 0) return -1;
     if (log_fd > 2) close(log_fd);
     log_fd = fd;
+    if (!realpath(path, log_path)) snprintf(log_path, sizeof log_path, "%s", path);
+    return 0;
+}
+
+const char *log_file_path(void) { return log_path[0] ? log_path : NULL; }
+
+int log_file_tail(int64_t max_bytes, char **data, size_t *len, int64_t *size) {
+    *data = NULL;
+    *len = 0;
+    *size = 0;
+    if (!log_path[0]) return -1;
+    int fd = open(log_path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return -1;
+    }
+    int64_t from = max_bytes > 0 && st.st_size > max_bytes ? st.st_size - max_bytes : 0;
+    size_t want = (size_t)(st.st_size - from);
+    char *buf = malloc(want + 1);
+    if (!buf) {
+        close(fd);
+        return -1;
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(fd, buf + got, want - got, (off_t)(from + (int64_t)got));
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *data = buf;
+    *len = got;
+    *size = st.st_size;
     return 0;
 }
 

@@ -4,6 +4,9 @@
 #ifndef FLINT_LOG_H
 #define FLINT_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 typedef enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR, LOG_OFF } log_level;
 
 /* Set the process's component name ("jobmanager") and destination. path NULL means stderr.
@@ -13,6 +16,12 @@ void log_set_level(log_level level);
 log_level log_get_level(void);
 /* Parse "debug", "info", "warn", "error", "off" (any case); -1 if none of them. */
 int log_level_parse(const char *s);
+/* The log file's absolute path, or NULL when logging to stderr. */
+const char *log_file_path(void);
+/* The last max_bytes bytes (<= 0: all) of this process's own log file: *data (caller frees,
+ * NUL-terminated), *len bytes of it, *size the file's whole size. -1 when there is no log file or
+ * it cannot be read. Only ever this file: callers never pass a path. */
+int log_file_tail(int64_t max_bytes, char **data, size_t *len, int64_t *size);
 /* Close the log file (if any) and go back to stderr. */
 void log_shutdown(void);
 

@@ -36,6 +36,7 @@
 #include "jm_rm.h"
 #include "jm_server.h"
 #include "rest/rest.h"
+#include "rest/rest_internal.h"
 #include "rest/web_assets.h"
 #include "util/alloc.h"
 #include "util/log.h"
@@ -47,9 +48,6 @@
 #define REST_MAX_HEADERS_SIZE (16 * 1024)
 #define REST_MAX_BODY_SIZE (64 * 1024)
 #define REST_TIMEOUT_S 30          /* an idle or stalled connection is closed after this */
-#define REST_MAX_PATH 1024         /* decoded path length */
-#define REST_MAX_SEGS 16
-#define REST_MAX_PARAMS 4
 #define REST_ERROR_PATH_MAX 200    /* how much of a bad path an error message echoes */
 #define REST_MAX_EXCEPTIONS 20     /* Flink's default of the exceptions handler's maxExceptions */
 #define HTTP_ACCEPTED_ 202
@@ -62,31 +60,6 @@
     (EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | \
      EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH)
 
-struct jm_rest {
-    jobmanager *jm;                   /* not owned */
-    struct evhttp *http;
-    struct evhttp_bound_socket *sock; /* owned by http */
-    int port;                         /* bound */
-};
-
-/* A request's decoded path split into segments: "/jobs/overview" -> {"jobs", "overview"}. */
-typedef struct rest_path {
-    char buf[REST_MAX_PATH + 1];
-    const char *seg[REST_MAX_SEGS];
-    int nseg;
-} rest_path;
-
-/* One request being answered. params are the segments matched by ":name" in the route's
- * pattern, in order; they point into path. */
-typedef struct rest_call {
-    jm_rest *rest;
-    struct evhttp_request *req;
-    const char *raw_path;             /* as received, for messages */
-    const rest_path *path;
-    const char *params[REST_MAX_PARAMS];
-    int nparams;
-} rest_call;
-
 typedef void (*rest_handler)(rest_call *call);
 
 typedef struct rest_route {
@@ -98,7 +71,7 @@ typedef struct rest_route {
 /* ---- JSON helpers ---------------------------------------------------------------------------- */
 
 /* jansson returns NULL only when out of memory or on a malformed format: both are bugs or fatal. */
-static json_t *jcheck(json_t *v) {
+json_t *jcheck(json_t *v) {
     if (!v) {
         log_error("cannot build JSON (out of memory?)");
         abort();
@@ -108,7 +81,7 @@ static json_t *jcheck(json_t *v) {
 
 /* A JSON string from text that may come from outside (config values, taskmanager ids, request
  * paths): invalid UTF-8 and control bytes become '?', so the answer is always valid JSON. */
-static json_t *jstr(const char *s) {
+json_t *jstr(const char *s) {
     if (!s) s = "";
     json_t *v = json_string(s);
     if (v) return v;
@@ -121,7 +94,7 @@ static json_t *jstr(const char *s) {
 }
 
 /* The text of a bad path for an error message: at most REST_ERROR_PATH_MAX bytes. */
-static json_t *jpath(const char *path) {
+json_t *jpath(const char *path) {
     char buf[REST_ERROR_PATH_MAX + 4];
     size_t n = strlen(path);
     if (n > REST_ERROR_PATH_MAX) {
@@ -138,7 +111,7 @@ static json_t *jpath(const char *path) {
 /* ---- Responses ------------------------------------------------------------------------------- */
 
 /* Send code with a body; data is copied. HEAD gets the headers (with the body's length) only. */
-static void reply_bytes(rest_call *c, int code, const char *type, const void *data, size_t len) {
+void reply_bytes(rest_call *c, int code, const char *type, const void *data, size_t len) {
     assert(c && c->req && type && (data || len == 0));
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", type);
@@ -162,7 +135,7 @@ static void reply_bytes(rest_call *c, int code, const char *type, const void *da
 }
 
 /* Send body (a reference is stolen) as JSON. */
-static void reply_json(rest_call *c, int code, json_t *body) {
+void reply_json(rest_call *c, int code, json_t *body) {
     assert(body);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -175,15 +148,13 @@ static void reply_json(rest_call *c, int code, json_t *body) {
 }
 
 /* Flink's error shape: {"errors":["message"]}; msg is stolen. */
-static void reply_error_json(rest_call *c, int code, json_t *msg) {
+void reply_error_json(rest_call *c, int code, json_t *msg) {
     json_t *errors = jcheck(json_array());
     json_array_append_new(errors, msg);
     reply_json(c, code, jcheck(json_pack("{s:o}", "errors", errors)));
 }
 
-static void reply_error(rest_call *c, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void reply_error(rest_call *c, int code, const char *fmt, ...) {
+void reply_error(rest_call *c, int code, const char *fmt, ...) {
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -192,7 +163,7 @@ static void reply_error(rest_call *c, int code, const char *fmt, ...) {
     reply_error_json(c, code, jstr(msg));
 }
 
-static void reply_not_found(rest_call *c) {
+void reply_not_found(rest_call *c) {
     json_t *path = jpath(c->raw_path);
     char *msg = xasprintf("Not found: %s", json_string_value(path));
     json_decref(path);
@@ -272,12 +243,12 @@ static void tm_path(const jm_tm *tm, char *buf, size_t len) {
 }
 
 /* Wall-clock ms of a monotonic timestamp (ms) taken in this process. */
-static int64_t mono_to_wall_ms(int64_t mono_ms) {
+int64_t mono_to_wall_ms(int64_t mono_ms) {
     return time_wall_ms() - (time_mono_ms() - mono_ms);
 }
 
 /* Flink's taskmanager info object. */
-static json_t *tm_json(const jm_tm *tm) {
+static json_t *tm_json(const jobmanager *jm, const jm_tm *tm) {
     assert(tm);
     char path[sizeof tm->host + sizeof tm->resource_id + 64];
     tm_path(tm, path, sizeof path);
@@ -286,7 +257,7 @@ static json_t *tm_json(const jm_tm *tm) {
                                   "physicalMemory", (json_int_t)tm->hardware.physical_memory,
                                   "freeMemory", (json_int_t)tm->hardware.free_memory,
                                   "managedMemory", (json_int_t)tm->hardware.managed_memory));
-    return jcheck(json_pack("{s:o, s:o, s:i, s:i, s:I, s:i, s:i, s:o, s:o, s:o}",
+    json_t *o = jcheck(json_pack("{s:o, s:o, s:i, s:i, s:I, s:i, s:i, s:o, s:o, s:o}",
                             "id", jstr(tm->resource_id),
                             "path", jstr(path),
                             "dataPort", tm->data_port,
@@ -298,6 +269,8 @@ static json_t *tm_json(const jm_tm *tm) {
                             "totalResource", jcheck(json_object()),
                             "freeResource", jcheck(json_object()),
                             "hardware", hw));
+    rest_tm_add_metrics(jm, tm, o);
+    return o;
 }
 
 /* Whether a config key holds a secret, by Flink's rule (GlobalConfiguration.isSensitive): its
@@ -377,7 +350,8 @@ static void h_config(rest_call *c) {
     char tz[64];
     int64_t tz_offset;
     local_timezone(tz, sizeof tz, &tz_offset);
-    json_t *features = jcheck(json_pack("{s:b, s:b, s:b, s:b}", "web-submit", 0, "web-cancel", 0,
+    json_t *features = jcheck(json_pack("{s:b, s:b, s:b, s:b}", "web-submit", 0, "web-cancel",
+                                        config_bool(jm->cfg, CFG_WEB_CANCEL_ENABLE),
                                         "web-rescale", 0, "web-history", 0));
     reply_json(c, HTTP_OK,
                jcheck(json_pack("{s:I, s:s, s:I, s:s, s:s, s:s, s:o}",
@@ -441,7 +415,7 @@ static void h_jm_config(rest_call *c) {
 static void h_taskmanagers(rest_call *c) {
     jm_rm *rm = c->rest->jm->rm;
     json_t *tms = jcheck(json_array());
-    for (int i = 0, n = jm_rm_count(rm); i < n; i++) json_array_append_new(tms, tm_json(jm_rm_get(rm, i)));
+    for (int i = 0, n = jm_rm_count(rm); i < n; i++) json_array_append_new(tms, tm_json(c->rest->jm, jm_rm_get(rm, i)));
     reply_json(c, HTTP_OK, jcheck(json_pack("{s:o}", "taskmanagers", tms)));
 }
 
@@ -457,7 +431,7 @@ static void h_taskmanager(rest_call *c) {
         free(msg);
         return;
     }
-    reply_json(c, HTTP_OK, tm_json(tm));
+    reply_json(c, HTTP_OK, tm_json(c->rest->jm, tm));
 }
 
 /* GET /jobs: {"jobs":[{"id","status"}]}. */
@@ -477,7 +451,7 @@ static void h_jobs_overview(rest_call *c) {
 /* ---- Jobs ------------------------------------------------------------------------------------ */
 
 /* The job named by the first path parameter, or a 404 {"errors":["Job <id> not found"]}. */
-static jm_job *find_job(rest_call *c) {
+jm_job *find_job(rest_call *c) {
     assert(c->nparams >= 1);
     jm_job *job = jm_dispatcher_find(c->rest->jm->dispatcher, c->params[0]);
     if (!job) {
@@ -491,7 +465,7 @@ static jm_job *find_job(rest_call *c) {
 }
 
 /* The vertex named by the second path parameter (REST id or graph id), or a 404. */
-static jm_vertex *find_vertex(rest_call *c, const jm_job *job) {
+jm_vertex *find_vertex(rest_call *c, const jm_job *job) {
     assert(c->nparams >= 2);
     jm_vertex *v = jm_job_find_vertex(job, c->params[1]);
     if (!v) {
@@ -504,7 +478,7 @@ static jm_vertex *find_vertex(rest_call *c, const jm_job *job) {
     return v;
 }
 
-static const char *ship_strategy(int partitioner) {
+const char *ship_strategy(int partitioner) {
     switch (partitioner) {
     case FLINT__GRAPH__PARTITIONER__FORWARD: return "FORWARD";
     case FLINT__GRAPH__PARTITIONER__REBALANCE: return "REBALANCE";
@@ -572,7 +546,7 @@ static json_t *vertex_json(const jm_vertex *v, int64_t now) {
 }
 
 /* Flink's plan: one node per job vertex with its inputs (the edges into it). */
-static json_t *plan_json(const jm_job *job) {
+json_t *plan_json(const jm_job *job) {
     json_t *nodes = jcheck(json_array());
     for (int i = 0; i < job->n_vertices; i++) {
         const jm_vertex *v = &job->vertices[i];
@@ -635,7 +609,7 @@ static void h_job(rest_call *c) {
 }
 
 /* A query parameter of the request, or NULL; *buf receives a copy. */
-static const char *query_param(rest_call *c, const char *name, char *buf, size_t len) {
+const char *query_param(rest_call *c, const char *name, char *buf, size_t len) {
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
     const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
     if (!q) return NULL;
@@ -733,7 +707,7 @@ static void h_job_exceptions(rest_call *c) {
     reply_json(c, HTTP_OK, body);
 }
 
-static double ratio_of(int64_t ms_per_second) {
+double ratio_of(int64_t ms_per_second) {
     double r = (double)ms_per_second / 1000.0;
     return r < 0 ? 0 : r > 1 ? 1 : r;
 }
@@ -1096,6 +1070,17 @@ static const rest_route routes[] = {
     {EVHTTP_REQ_POST, "/jobs/:jobid/stop", h_job_stop},
     {METHODS_GET, "/jobs/:jobid/vertices/:vertexid", h_job_vertex},
     {METHODS_GET, "/jobs/:jobid/vertices/:vertexid/backpressure", h_job_vertex_backpressure},
+    /* issue 8: metrics, watermarks, plan, logs, Prometheus (rest_metrics.c) */
+    {METHODS_GET, "/jobmanager/metrics", rest_h_jobmanager_metrics},
+    {METHODS_GET, "/jobmanager/log", rest_h_jobmanager_log},
+    {METHODS_GET, "/taskmanagers/:taskmanagerid/metrics", rest_h_taskmanager_metrics},
+    {METHODS_GET, "/taskmanagers/:taskmanagerid/log", rest_h_taskmanager_log},
+    {METHODS_GET, "/jobs/:jobid/plan", rest_h_job_plan},
+    {METHODS_GET, "/jobs/:jobid/metrics", rest_h_job_metrics},
+    {METHODS_GET, "/jobs/:jobid/vertices/:vertexid/metrics", rest_h_vertex_metrics},
+    {METHODS_GET, "/jobs/:jobid/vertices/:vertexid/subtasks/metrics", rest_h_vertex_subtasks_metrics},
+    {METHODS_GET, "/jobs/:jobid/vertices/:vertexid/watermarks", rest_h_vertex_watermarks},
+    {METHODS_GET, "/metrics", rest_h_prometheus},
 };
 
 /* ---- Routing --------------------------------------------------------------------------------- */

@@ -215,6 +215,10 @@ static void recycle(tm_input *in, tm_buf *b) {
 /* Put ch on the queue of channels with data; wake the task if the queue was empty. */
 static void make_available_locked(tm_chan *ch) {
     if (ch->queued) return;
+    if (ch->blocked) { /* aligning barriers: looked at again when unblocked */
+        ch->avail_blocked = true;
+        return;
+    }
     tm_input *in = ch->in;
     bool was_empty = tm_dl_empty(&in->avail);
     ch->queued = true;
@@ -331,6 +335,11 @@ static int fetch(tm_input *in) {
         }
         tm_chan *ch = TM_DL_ENTRY(n, tm_chan, avail_link);
         ch->queued = false;
+        if (ch->blocked) { /* queued before it was blocked: leave its data where it is */
+            ch->avail_blocked = true;
+            pthread_mutex_unlock(&in->mu);
+            continue;
+        }
         tm_buf *b;
         if (!ch->local) {
             b = tm_bufq_pop(&ch->recvq);
@@ -345,6 +354,7 @@ static int fetch(tm_input *in) {
             int backlog, st;
             char msg[400];
             b = tm_partition_pop(&ch->reader, &backlog, true, &st, msg, sizeof msg);
+            atomic_store_explicit(&ch->local_backlog, b ? backlog : 0, memory_order_relaxed);
             if (!b && st != FLINT_OK) {
                 char origin[600];
                 chan_origin(ch, origin, sizeof origin);
@@ -575,10 +585,58 @@ int tm_input_next(tm_input *in, tm_element *el) {
 
 const char *tm_input_error(const tm_input *in) { return in->status ? in->error : ""; }
 
+void tm_input_block(tm_input *in, int gate, int channel) {
+    assert(gate >= 0 && gate < in->ngates && channel >= 0 && channel < in->gates[gate].n);
+    pthread_mutex_lock(&in->mu);
+    in->gates[gate].chans[channel].blocked = true;
+    pthread_mutex_unlock(&in->mu);
+}
+
+void tm_input_unblock_all(tm_input *in) {
+    pthread_mutex_lock(&in->mu);
+    for (int g = 0; g < in->ngates; g++)
+        for (int i = 0; i < in->gates[g].n; i++) {
+            tm_chan *ch = &in->gates[g].chans[i];
+            if (!ch->blocked) continue;
+            ch->blocked = false;
+            if (ch->avail_blocked) {
+                ch->avail_blocked = false;
+                make_available_locked(ch);
+            }
+        }
+    pthread_mutex_unlock(&in->mu);
+}
+
+int tm_input_channel_count(const tm_input *in, int gate) {
+    return gate >= 0 && gate < in->ngates ? in->gates[gate].n : 0;
+}
+
 void tm_input_metrics_get(const tm_input *in, tm_input_metrics *m) {
     tm_input *mi = (tm_input *)in;
     m->records_in = atomic_load_explicit(&mi->records_in, memory_order_relaxed);
     m->bytes_in = atomic_load_explicit(&mi->bytes_in, memory_order_relaxed);
+}
+
+void tm_input_buffers(tm_input *in, int *queued, int *capacity) {
+    int q = 0, cap = 0;
+    pthread_mutex_lock(&in->mu);
+    for (int g = 0; g < in->ngates; g++) {
+        tm_gate *gate = &in->gates[g];
+        for (int i = 0; i < gate->n; i++) {
+            tm_chan *ch = &gate->chans[i];
+            if (ch->local) {
+                q += atomic_load_explicit(&ch->local_backlog, memory_order_relaxed);
+                cap += in->net->sub_cap;
+            } else {
+                q += ch->recvq.len;
+                cap += in->net->buffers_per_channel;
+            }
+        }
+        cap += gate->float_limit;
+    }
+    pthread_mutex_unlock(&in->mu);
+    *queued = q;
+    *capacity = cap;
 }
 
 void tm_input_free(tm_input *in) {

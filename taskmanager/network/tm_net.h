@@ -32,7 +32,11 @@ typedef enum tm_elem_kind {
 #define TM_WIRE_RECORD_TS 2u
 
 /* Event types carried by event buffers. */
-typedef enum tm_event_type { TM_EVENT_END_OF_PARTITION = 1 } tm_event_type;
+typedef enum tm_event_type {
+    TM_EVENT_END_OF_PARTITION = 1,
+    /* A checkpoint barrier (issue 6): payload taskmanager/checkpoint/cp_barrier.h encodes. */
+    TM_EVENT_CHECKPOINT_BARRIER = 2
+} tm_event_type;
 
 /* ---- wakers ------------------------------------------------------------------------------------
  * A task sleeps on its waker when it has no input, or no output buffer (backpressure). The
@@ -115,6 +119,9 @@ typedef struct tm_writer_metrics {
                                   * still under way (so it grows while the writer is blocked) */
 } tm_writer_metrics;
 void tm_writer_metrics_get(const tm_writer *w, tm_writer_metrics *m);
+/* Buffers queued in p's subpartitions and how many they may queue at most (outPoolUsage, issue 8).
+ * Any thread, while p exists. */
+void tm_partition_buffers(tm_partition *p, int *queued, int *capacity);
 
 /* ---- consumer side ----------------------------------------------------------------------------- */
 typedef struct tm_channel_desc {
@@ -153,10 +160,21 @@ typedef struct tm_element {
 int tm_input_next(tm_input *in, tm_element *el);
 const char *tm_input_error(const tm_input *in);
 void tm_input_free(tm_input *in);
+/* Barrier alignment (issue 6): a blocked channel is not read (its buffers stay queued, so a
+ * remote sender runs out of credit and a local producer's queue fills up: nothing is buffered
+ * beyond the channel's own buffers) until unblocked; other channels go on. Task thread. */
+void tm_input_block(tm_input *in, int gate, int channel);
+void tm_input_unblock_all(tm_input *in);
+/* Channels of gate (the gate's n of tm_input_add_gate). */
+int tm_input_channel_count(const tm_input *in, int gate);
 
 typedef struct tm_input_metrics {
     int64_t records_in, bytes_in;
 } tm_input_metrics;
 void tm_input_metrics_get(const tm_input *in, tm_input_metrics *m);
+/* Buffers received but not yet read over in's channels (a local channel: what its subpartition
+ * queued at the last read) and how many they may hold (inPoolUsage, issue 8). Any thread, while in
+ * exists. */
+void tm_input_buffers(tm_input *in, int *queued, int *capacity);
 
 #endif

@@ -242,9 +242,12 @@ typedef struct tm_chan {
     bool float_waiting;       /* on gate->float_waiters */
     tm_dl float_link;
     bool closed;              /* no more data comes: recycled buffers go back to the pool */
+    bool blocked;             /* barrier alignment: not read until unblocked (tm_input_block) */
+    bool avail_blocked;       /* data arrived (or was queued) while blocked */
 
     /* local channel: the subpartition reader (attached on the I/O thread, read by the task) */
     tm_sub_reader reader;
+    _Atomic int local_backlog;   /* buffers its subpartition queued at the last read (metrics) */
 
     /* under net->io_mu */
     bool credit_queued;

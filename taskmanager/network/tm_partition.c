@@ -258,3 +258,12 @@ void tm_partition_drop_lingering(tm_net *net, const char *prefix) {
         unref(p);
     }
 }
+
+void tm_partition_buffers(tm_partition *p, int *queued, int *capacity) {
+    int q = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->n; i++) q += p->subs[i].q.len;
+    pthread_mutex_unlock(&p->mu);
+    *queued = q;
+    *capacity = p->n * p->cap;
+}

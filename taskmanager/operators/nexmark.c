@@ -8,9 +8,11 @@
  * along the one timeline. The rate counts events (of every type) over all subtasks; a table of
  * one type skips the other events without generating them. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint/cp_task.h"
 #include "nexmark/nexmark.h"
 #include "operators/operator.h"
 #include "util/alloc.h"
@@ -125,5 +127,32 @@ static int nexmark_produce(tm_op *op, int64_t deadline, tm_source_status *st, in
     return FLINT_OK;
 }
 
+/* Checkpoints (issue 6): the next event number as split "nexmark:<subtask>/<p>" (restored at
+ * the same parallelism only: the cycles a subtask generates depend on it). */
+static int nexmark_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
+    nexmark_source *s = op->state;
+    char split[64];
+    snprintf(split, sizeof split, "nexmark:%d/%d", op->rt->subtask, op->rt->parallelism);
+    tm_cp_add_split(out, split, s->cur, NULL, 0);
+    return FLINT_OK;
+}
+
+static int nexmark_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
+    nexmark_source *s = op->state;
+    char want[64];
+    snprintf(want, sizeof want, "nexmark:%d/%d", op->rt->subtask, op->rt->parallelism);
+    for (size_t i = 0; i < r->n_source_splits; i++) {
+        if (strcmp(r->source_splits[i]->split_id, want) != 0)
+            return tm_op_fail(op, "cannot restore split '%s' as %s: Nexmark sources restore their positions at the "
+                              "same parallelism only", r->source_splits[i]->split_id, want);
+        int64_t cur = r->source_splits[i]->position;
+        if (cur < 0) continue;
+        s->cur = cur;
+        s->cycle_end = (cur / NEXMARK_TOTAL_PROPORTION + 1) * NEXMARK_TOTAL_PROPORTION;
+    }
+    return FLINT_OK;
+}
+
 const tm_op_kind tm_op_SOURCE_NEXMARK = {
-    .name = "source.nexmark", .open = nexmark_open, .produce = nexmark_produce, .close = nexmark_close};
+    .name = "source.nexmark", .open = nexmark_open, .produce = nexmark_produce, .close = nexmark_close,
+    .snapshot_state = nexmark_snapshot, .initialize_state = nexmark_restore};

@@ -37,6 +37,7 @@ static inline int emit_outs(tm_op *op, tm_output *outs, int n, const flint_row *
      * to rt->timestamp. */
     int64_t ts = op->rt->timestamp;
     int rc = FLINT_OK;
+    metric_counter_inc(&op->num_records_out);
     for (int i = 0; i < n && !rc; i++) {
         tm_output *o = &outs[i];
         op->rt->timestamp = ts;
@@ -80,6 +81,7 @@ static int wm_outs(tm_output *outs, int n, int64_t wm) {
 }
 
 int tm_op_emit_watermark(tm_op *op, int64_t wm) {
+    metric_gauge_set(&op->current_output_watermark, wm);
     int rc = wm_outs(op->outs, op->n_outs, wm);
     for (int s = 0; !rc && s < op->n_sides; s++) rc = wm_outs(op->sides[s].outs, op->sides[s].n_outs, wm);
     return rc;
@@ -103,6 +105,7 @@ int tm_op_emit_idle(tm_op *op, bool idle) {
 int tm_op_watermark(tm_op *op, int64_t wm) {
     if (wm <= op->watermark) return FLINT_OK;
     op->watermark = wm;
+    metric_gauge_set(&op->current_input_watermark, wm);
     if (op->timers) {
         int rc = tm_timer_queue_advance_watermark(op->timers, wm);
         if (rc) return rc;

@@ -16,7 +16,9 @@
 #include <stdio.h>
 
 #include "flint/flint.h"
+#include "checkpoint.pb-c.h"
 #include "jobgraph.pb-c.h"
+#include "metrics/metrics.h"
 #include "runtime/runtime.h"
 #include "task/tm_timers.h"
 
@@ -58,6 +60,9 @@ typedef struct tm_runtime {
     int64_t auto_watermark_interval_ms;       /* pipeline.auto-watermark-interval (job config) */
     tm_tick *ticks;                           /* tm_op_every; run by tm_runtime_run_ticks */
     int n_ticks;
+    /* Checkpoints (issue 6, checkpoint/cp_task.h): the task's controller, NULL without one
+     * (tests). tm_state_op_open restores through it. */
+    struct tm_cp *cp;
     bool failed;                              /* the first failure, in err */
     flint_err err;
 } tm_runtime;
@@ -118,6 +123,17 @@ typedef struct tm_op_kind {
     int (*watermark)(tm_op *op, int64_t wm);
     /* A due timer of op->timers (see task/tm_timers.h). */
     int (*on_timer)(tm_op *op, const tm_timer *timer);
+    /* ---- issue 6: checkpoints (checkpoint/cp_task.h; docs/checkpointing-protocol.md) ----
+     * Keyed, operator and broadcast state and timers are snapshotted and restored by the task;
+     * these are for what a kind keeps itself. All optional. */
+    /* The synchronous part of a snapshot: add source positions (tm_cp_add_split) and a
+     * two-phase-commit sink's pending commits (tm_cp_add_commit) to out. */
+    int (*snapshot_state)(tm_op *op, int64_t checkpoint_id, Flint__Checkpoint__OperatorSubtaskState *out);
+    /* Restore this subtask's share of them, after open and before the first row. */
+    int (*initialize_state)(tm_op *op, const Flint__Checkpoint__OperatorRestore *r);
+    /* Checkpoint checkpoint_id completed (commit now) / was aborted. */
+    int (*notify_checkpoint_complete)(tm_op *op, int64_t checkpoint_id);
+    int (*notify_checkpoint_aborted)(tm_op *op, int64_t checkpoint_id);
 } tm_op_kind;
 
 struct tm_op {
@@ -137,7 +153,10 @@ struct tm_op {
     int side_rc;                              /* the first failure of a side emission from a UDF */
     bool opened;                              /* open succeeded: close calls fn.close */
     void *state;                              /* the kind's */
-    int64_t records_in;                       /* rows processed (not counted for sources) */
+    /* Metrics (issue 8, common/metrics/metrics.h): written by the task thread, read by the task
+     * executor's. Rows processed (not counted for sources), rows emitted, watermarks in and out. */
+    metric_counter num_records_in, num_records_out;
+    metric_gauge current_input_watermark, current_output_watermark;
 };
 
 /* The kind registered under name, or NULL. Every kind of op_kinds.def has one. */
@@ -150,15 +169,15 @@ int tm_op_emit(tm_op *op, const flint_row *row);
 /* Emit row with event timestamp ts (FLINT_NO_TIMESTAMP: none); rt->timestamp is restored. */
 int tm_op_emit_ts(tm_op *op, const flint_row *row, int64_t ts);
 static inline int tm_op_process(tm_op *op, const flint_row *row) {
-    op->records_in++;
+    metric_counter_inc(&op->num_records_in);
     return op->kind->process(op, row);
 }
 static inline int tm_op_process2(tm_op *op, const flint_row *row) {
-    op->records_in++;
+    metric_counter_inc(&op->num_records_in);
     return op->kind->process2(op, row);
 }
-/* Side outputs: the index of tag's side output (-1 when nothing consumes the tag); emit to it
- * (a negative index drops the row). */
+/* Side outputs: the index of tag's side output (-1 when the tag is neither declared by a
+ * "side.<tag>" param nor consumed); emit to it (a negative index, or no consumer, drops the row). */
 int tm_op_side_output(const tm_op *op, const char *tag);
 int tm_op_emit_side(tm_op *op, int side, const flint_row *row);
 /* Event time: the watermark reaches op (sets op->watermark, fires due event-time timers, then

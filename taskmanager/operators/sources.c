@@ -1,6 +1,9 @@
 /* Built-in sources, run by their task thread in small batches (so the task checks its mailbox
  * between them): source.elements, source.sequence, source.datagen, source.text_file and
- * source.socket. Each produces rows of the operator's output schema with one reused builder. */
+ * source.socket. Each produces rows of the operator's output schema with one reused builder.
+ * Checkpoints (issue 6): every source but the socket records its position (a SourceSplitState:
+ * the file offset of the next line, the sequence's range and next value, the generator's next
+ * sequence number, the next element) and restores it; see the end of the file. */
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -12,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "checkpoint/cp_task.h"
 #include "operators/operator.h"
 #include "util/alloc.h"
 #include "util/strutil.h"
@@ -28,6 +32,9 @@ typedef struct source_state {
     int64_t nrows, next;
     /* sequence / datagen */
     int64_t cur, end, step;             /* next value, end (exclusive), stride */
+    int64_t seq_lo, seq_hi;             /* sequence: the range being produced (inclusive) */
+    int64_t (*more)[3];                 /* sequence: further restored ranges (lo, hi, next) */
+    int n_more;
     int seq_field;                      /* datagen: the first BIGINT field, or -1 */
     uint64_t seed;
     double rate;                        /* rows/s of this subtask, 0: unlimited */
@@ -64,6 +71,7 @@ static void source_close(tm_op *op) {
     free(s->line);
     if (s->fd >= 0) close(s->fd);
     free(s->buf);
+    free(s->more);
     free(s);
     op->state = NULL;
 }
@@ -148,11 +156,20 @@ static int sequence_open(tm_op *op) {
     uint64_t lo = (uint64_t)(n * i / p), hi = (uint64_t)(n * (i + 1) / p);
     s->cur = (int64_t)((uint64_t)from + lo);
     s->nrows = (int64_t)(hi - lo); /* rows left, counted down to 0 (as unsigned for huge ranges) */
+    s->seq_lo = s->cur;
+    s->seq_hi = (int64_t)((uint64_t)s->cur + (hi - lo) - 1);
     return FLINT_OK;
 }
 
 static int sequence_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
     source_state *s = op->state;
+    while (s->nrows == 0 && s->n_more > 0) {   /* the next restored range */
+        int64_t *r = s->more[--s->n_more];
+        s->seq_lo = r[0];
+        s->seq_hi = r[1];
+        s->cur = r[2];
+        s->nrows = r[2] > r[1] ? 0 : (int64_t)((uint64_t)r[1] - (uint64_t)r[2] + 1);
+    }
     for (int i = 0; i < BATCH && s->nrows != 0; i++) {
         flint_row_builder_reset(&s->b);
         flint_row_set_long(&s->b, 0, s->cur);
@@ -161,7 +178,7 @@ static int sequence_produce(tm_op *op, int64_t deadline, tm_source_status *st, i
         s->cur = (int64_t)((uint64_t)s->cur + 1);
         s->nrows--;
     }
-    *st = s->nrows != 0 ? TM_SOURCE_MORE : TM_SOURCE_END;
+    *st = s->nrows != 0 || s->n_more > 0 ? TM_SOURCE_MORE : TM_SOURCE_END;
     return FLINT_OK;
 }
 
@@ -273,6 +290,10 @@ static int text_file_open(tm_op *op) {
     if (rc) return rc;
     const char *path;
     if ((rc = tm_op_param_req(op, "path", &path))) return rc;
+    const char *r = tm_op_param(op, "rate");
+    if (r && r[0] && (str_parse_double(r, &s->rate) || !(s->rate >= 0) || isinf(s->rate)))
+        return tm_op_fail(op, "parameter 'rate': expected lines per second, got '%s'", r);
+    s->start_ms = time_mono_ms();
     if (op->rt->subtask != 0) return FLINT_OK;
     s->f = fopen(path, "r");
     if (!s->f) return tm_op_fail(op, "cannot open '%s': %s", path, strerror(errno));
@@ -287,11 +308,34 @@ static int emit_line(tm_op *op, source_state *s, const char *p, size_t len) {
     return emit_built(op, s);
 }
 
+/* Rate limit (rows per second over s->rate): how many rows may go now; 0 with *wake set when
+ * none. A backlog longer than a second is forgotten rather than caught up in a burst. */
+static int64_t rate_budget(source_state *s, int64_t budget, int64_t *wake) {
+    if (!(s->rate > 0)) return budget;
+    int64_t now = time_mono_ms();
+    int64_t due = (int64_t)((double)(now - s->start_ms) * s->rate / 1000.0) + 1;
+    if (due - s->emitted > (int64_t)s->rate + 1) {
+        s->start_ms = now - (int64_t)((double)s->emitted * 1000.0 / s->rate);
+        due = s->emitted + 1;
+    }
+    if (due <= s->emitted) {
+        *wake = s->start_ms + (int64_t)ceil((double)s->emitted * 1000.0 / s->rate);
+        if (*wake <= now) *wake = now + 1;
+        return 0;
+    }
+    return due - s->emitted < budget ? due - s->emitted : budget;
+}
+
 static int text_file_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
     source_state *s = op->state;
     *st = TM_SOURCE_END;
     if (!s->f) return FLINT_OK;
-    for (int i = 0; i < BATCH; i++) {
+    int64_t budget = rate_budget(s, BATCH, wake);
+    if (budget == 0) {
+        *st = TM_SOURCE_WAIT;
+        return FLINT_OK;
+    }
+    for (int i = 0; i < budget; i++) {
         errno = 0;
         ssize_t n = getline(&s->line, &s->line_cap, s->f);
         if (n < 0) {
@@ -301,6 +345,7 @@ static int text_file_produce(tm_op *op, int64_t deadline, tm_source_status *st, 
         if (n > 0 && s->line[n - 1] == '\n') n--;
         int rc = emit_line(op, s, s->line, (size_t)n);
         if (rc) return rc;
+        s->emitted++;
     }
     *st = TM_SOURCE_MORE;
     return FLINT_OK;
@@ -419,8 +464,123 @@ static int socket_produce(tm_op *op, int64_t deadline, tm_source_status *st, int
     }
 }
 
-const tm_op_kind tm_op_SOURCE_ELEMENTS = {.name = "source.elements", .open = elements_open, .produce = elements_produce, .close = source_close};
-const tm_op_kind tm_op_SOURCE_SEQUENCE = {.name = "source.sequence", .open = sequence_open, .produce = sequence_produce, .close = source_close};
-const tm_op_kind tm_op_SOURCE_DATAGEN = {.name = "source.datagen", .open = datagen_open, .produce = datagen_produce, .close = source_close};
-const tm_op_kind tm_op_SOURCE_TEXT_FILE = {.name = "source.text_file", .open = text_file_open, .produce = text_file_produce, .close = source_close};
+/* ---- checkpoints: source positions ------------------------------------------------------------
+ * One SourceSplitState per subtask. text_file: "file:<path>", the byte offset of the next line
+ * (read by subtask 0; a restored split opens the file wherever it lands). sequence:
+ * "seq:<lo>..<hi>" (the subtask's range), the next value; a subtask restores every range it is
+ * given, so sequences rescale. datagen, elements and nexmark (nexmark.c): "<kind>:<subtask>/<p>",
+ * the next sequence number or element; they restore at the same parallelism only (their split of
+ * the work depends on it). The socket source records nothing: it is not replayable. */
+
+static int text_file_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
+    source_state *s = op->state;
+    if (!s->f) return FLINT_OK;
+    char *split = xasprintf("file:%s", tm_op_param(op, "path"));
+    off_t pos = ftello(s->f);
+    tm_cp_add_split(out, split, (int64_t)pos, NULL, 0);
+    free(split);
+    return pos < 0 ? tm_op_fail(op, "cannot tell the position in '%s': %s", tm_op_param(op, "path"), strerror(errno))
+                   : FLINT_OK;
+}
+
+static int text_file_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
+    source_state *s = op->state;
+    const char *path = tm_op_param(op, "path");
+    for (size_t i = 0; i < r->n_source_splits; i++) {
+        const Flint__Checkpoint__SourceSplitState *sp = r->source_splits[i];
+        if (strncmp(sp->split_id, "file:", 5) != 0 || strcmp(sp->split_id + 5, path) != 0)
+            return tm_op_fail(op, "cannot restore split '%s': this source reads '%s'", sp->split_id, path);
+        if (!s->f && !(s->f = fopen(path, "r"))) return tm_op_fail(op, "cannot open '%s': %s", path, strerror(errno));
+        if (fseeko(s->f, (off_t)sp->position, SEEK_SET) != 0)
+            return tm_op_fail(op, "cannot seek to %lld in '%s': %s", (long long)sp->position, path, strerror(errno));
+    }
+    return FLINT_OK;
+}
+
+static int sequence_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
+    source_state *s = op->state;
+    char split[80];
+    if (s->seq_hi >= s->seq_lo || s->nrows) {
+        snprintf(split, sizeof split, "seq:%lld..%lld", (long long)s->seq_lo, (long long)s->seq_hi);
+        tm_cp_add_split(out, split, s->nrows ? s->cur : (int64_t)((uint64_t)s->seq_hi + 1), NULL, 0);
+    }
+    for (int i = 0; i < s->n_more; i++) {
+        snprintf(split, sizeof split, "seq:%lld..%lld", (long long)s->more[i][0], (long long)s->more[i][1]);
+        tm_cp_add_split(out, split, s->more[i][2], NULL, 0);
+    }
+    return FLINT_OK;
+}
+
+static int sequence_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
+    source_state *s = op->state;
+    s->nrows = 0;
+    s->seq_lo = 0, s->seq_hi = -1;
+    free(s->more);
+    s->more = xcalloc(r->n_source_splits + 1, sizeof *s->more);
+    s->n_more = 0;
+    for (size_t i = r->n_source_splits; i-- > 0;) {   /* taken from the end: restored in order */
+        long long lo, hi;
+        if (sscanf(r->source_splits[i]->split_id, "seq:%lld..%lld", &lo, &hi) != 2)
+            return tm_op_fail(op, "cannot restore split '%s': not a sequence range", r->source_splits[i]->split_id);
+        int64_t *m = s->more[s->n_more++];
+        m[0] = lo, m[1] = hi, m[2] = r->source_splits[i]->position;
+    }
+    return FLINT_OK;
+}
+
+/* "<kind>:<subtask>/<p>" of this subtask. */
+static void stride_split(const tm_op *op, const char *kind, char *buf, size_t len) {
+    snprintf(buf, len, "%s:%d/%d", kind, op->rt->subtask, op->rt->parallelism);
+}
+
+static int stride_restore(tm_op *op, const char *kind, const Flint__Checkpoint__OperatorRestore *r, int64_t *pos) {
+    char want[64];
+    stride_split(op, kind, want, sizeof want);
+    for (size_t i = 0; i < r->n_source_splits; i++) {
+        if (strcmp(r->source_splits[i]->split_id, want) == 0) {
+            *pos = r->source_splits[i]->position;
+            continue;
+        }
+        return tm_op_fail(op, "cannot restore split '%s' as %s: %s sources restore their positions at the same "
+                          "parallelism only", r->source_splits[i]->split_id, want, kind);
+    }
+    return FLINT_OK;
+}
+
+static int datagen_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
+    source_state *s = op->state;
+    char split[64];
+    stride_split(op, "datagen", split, sizeof split);
+    tm_cp_add_split(out, split, s->end == 0 && s->cur < 0 ? INT64_MAX : s->cur, NULL, 0);
+    return FLINT_OK;
+}
+
+static int datagen_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
+    source_state *s = op->state;
+    return stride_restore(op, "datagen", r, &s->cur);
+}
+
+static int elements_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
+    source_state *s = op->state;
+    char split[64];
+    stride_split(op, "elements", split, sizeof split);
+    tm_cp_add_split(out, split, s->next, NULL, 0);
+    return FLINT_OK;
+}
+
+static int elements_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
+    source_state *s = op->state;
+    int rc = stride_restore(op, "elements", r, &s->next);
+    if (!rc && (s->next < 0 || s->next > s->nrows)) s->next = s->nrows;
+    return rc;
+}
+
+const tm_op_kind tm_op_SOURCE_ELEMENTS = {.name = "source.elements", .open = elements_open, .produce = elements_produce, .close = source_close,
+                                          .snapshot_state = elements_snapshot, .initialize_state = elements_restore};
+const tm_op_kind tm_op_SOURCE_SEQUENCE = {.name = "source.sequence", .open = sequence_open, .produce = sequence_produce, .close = source_close,
+                                          .snapshot_state = sequence_snapshot, .initialize_state = sequence_restore};
+const tm_op_kind tm_op_SOURCE_DATAGEN = {.name = "source.datagen", .open = datagen_open, .produce = datagen_produce, .close = source_close,
+                                         .snapshot_state = datagen_snapshot, .initialize_state = datagen_restore};
+const tm_op_kind tm_op_SOURCE_TEXT_FILE = {.name = "source.text_file", .open = text_file_open, .produce = text_file_produce, .close = source_close,
+                                           .snapshot_state = text_file_snapshot, .initialize_state = text_file_restore};
 const tm_op_kind tm_op_SOURCE_SOCKET = {.name = "source.socket", .open = socket_open, .produce = socket_produce, .close = source_close};

@@ -178,7 +178,8 @@ static void tc_count_clear(void *ud) {
 static tm_trigger_ctx trigger_ctx(tm_op *op, win_state *s, tm_window w) {
     s->cur = w;
     tm_window_ns_encode(w, s->cur_ns);
-    tm_trigger_ctx c = {op->watermark, tm_timers_now_ms(), s, tc_register, tc_delete, tc_count_add, tc_count_clear};
+    int64_t now = s->trigger.kind == TM_TRIG_PROCESSING_TIME ? tm_timers_now_ms() : 0; /* only it looks */
+    tm_trigger_ctx c = {op->watermark, now, s, tc_register, tc_delete, tc_count_add, tc_count_clear};
     return c;
 }
 
@@ -663,7 +664,13 @@ static int add_to_window(tm_op *op, win_state *s, tm_window w, const flint_row *
     tm_trigger_ctx c = trigger_ctx(op, s, w);
     tm_trigger_result r = tm_trigger_on_element(&s->trigger, w, &c);
     if ((rc = apply_result(op, s, w, r))) return rc;
-    cleanup_timer(op, s, w, false);
+    /* The cleanup timer, unless the trigger just registered that very timer (the default trigger
+     * of a window without lateness: both at window_end - 1). */
+    bool same = r == TM_TRIGGER_CONTINUE && tm_window_cleanup_time(&s->spec, w, s->lateness) == tm_window_max_ts(w) &&
+                (s->trigger.kind == TM_TRIG_EVENT_TIME ? tm_window_is_event_time(&s->spec)
+                 : s->trigger.kind == TM_TRIG_PROCESSING_TIME ? tm_window_is_processing_time(&s->spec)
+                                                              : false);
+    if (!same) cleanup_timer(op, s, w, false);
     return FLINT_OK;
 }
 
@@ -969,8 +976,10 @@ static int win_open(tm_op *op) {
     flint_err err = {0};
     if (tm_state_register(s->backend, "window-contents", s->list ? TM_STATE_LIST : TM_STATE_AGGREGATING, 0, &s->contents, &err) ||
         (s->is_join && tm_state_register(s->backend, "window-contents-2", TM_STATE_LIST, 0, &s->contents2, &err)) ||
-        tm_state_register(s->backend, "window-trigger-count", TM_STATE_VALUE, 0, &s->counts, &err) ||
-        tm_state_register(s->backend, "window-sessions", TM_STATE_VALUE, 0, &s->wset, &err))
+        (s->trigger.kind == TM_TRIG_COUNT &&
+         tm_state_register(s->backend, "window-trigger-count", TM_STATE_VALUE, 0, &s->counts, &err)) ||
+        (tm_window_is_merging(s->spec.kind) &&
+         tm_state_register(s->backend, "window-sessions", TM_STATE_VALUE, 0, &s->wset, &err)))
         return tm_op_fail(op, "window state: %s", err.msg);
     return tm_op_udf_open(op);
 }

@@ -3,11 +3,12 @@
  * state.backend.type: "hashmap" (tm_state_hashmap.c, in memory) and "rocksdb" (tm_state_rocksdb.c,
  * RocksDB under io.tmp.dirs, one instance per operator instance, a column family per state).
  *
- * How to use: an operator instance opens one backend in its open callback (tm_state_backend_open_op
- * fills the config from the task: backend type, RocksDB options, key-group range, max parallelism,
- * a unique directory name), registers its states by name (tm_state_register: kind + TTL), and
- * before each record or timer sets the current key (tm_state_set_key: key bytes as tm_keys /
- * row_key_encode produce them, and the key group, row_key_group(row_key_hash(key), maxp)). Every
+ * How to use: an operator instance opens one backend in its open callback (tm_state_op_open, at
+ * the end of this header, fills the config from the task: backend type, RocksDB options, key-group
+ * range, max parallelism, a unique directory name), registers its states by name
+ * (tm_state_register: kind + TTL), and before each record or timer sets the current key
+ * (tm_state_set_key: key bytes as tm_keys / row_key_encode produce them, and the key group,
+ * row_key_group(row_key_hash(key), maxp); or tm_state_set_key_hashed, which computes it). Every
  * operation then acts on the current key and a namespace: bytes, empty (NULL, 0) for plain keyed
  * state; windows pass their window (e.g. 16 bytes: start, end) so that state lives per (key,
  * window). Values are opaque bytes (serialized rows, flint_row layout): the backend copies them in
@@ -16,11 +17,12 @@
  * backend-independent format, so a snapshot of either backend restores into either, at any key
  * group range (rescaling, savepoints).
  *
- * Lifetimes: a view (value, list blob, map value, iterator entry) stays valid until the next call
- * on any state of the same backend (the hashmap backend points into its entries, RocksDB into a
- * pinned slice). Errors: mutations return a status; reads return found/not found and, on an I/O
- * error (RocksDB), record it in the backend: tm_state_backend_error says whether one happened.
- * A backend is used by one thread (the task's). */
+ * Lifetimes: a view (value, list blob, map value, iterator entry) stays valid until the next read
+ * on any state of the same backend, or a write or delete of the same entry (the hashmap backend
+ * points into its entries, RocksDB into a pinned slice): so a list read may be appended to another
+ * (key, namespace) while walking it. Errors: mutations return a status; reads return found/not
+ * found and, on an I/O error (RocksDB), record it in the backend: tm_state_backend_error says
+ * whether one happened. A backend is used by one thread (the task's). */
 #ifndef FLINT_TM_STATE_H
 #define FLINT_TM_STATE_H
 
@@ -197,6 +199,8 @@ int tm_state_restore(tm_state_backend *b, tm_state_read_fn read, void *ud, flint
 struct tm_op;
 int tm_state_op_open(struct tm_op *op, tm_state_backend **b);
 void tm_state_op_close(struct tm_op *op, tm_state_backend *b);
+/* Issue 6 (checkpoints): the keyed backend op opened with tm_state_op_open, or NULL. */
+tm_state_backend *tm_state_op_keyed(struct tm_op *op);
 /* The backend config tm_state_op_open uses (for operators that open more backends, and tests);
  * its strings point into tmp_buf and name_buf (the caller's). */
 int tm_state_op_config(struct tm_op *op, tm_state_config *cfg, char tmp_buf[1024], char name_buf[256],
@@ -209,5 +213,8 @@ int tm_state_op_config(struct tm_op *op, tm_state_config *cfg, char tmp_buf[1024
  * Restore before the user's open function creates the states (it finds them restored). */
 int tm_state_op_snapshot_operator(struct tm_op *op, tm_state_write_fn write, void *ud, flint_err *err);
 int tm_state_op_restore_operator(struct tm_op *op, tm_state_read_fn read, void *ud, flint_err *err);
+/* The same without dealing: every list element read is this subtask's (the jobmanager assigned
+ * the elements already: restore from a checkpoint's OperatorStateHandle). */
+int tm_state_op_restore_operator_assigned(struct tm_op *op, tm_state_read_fn read, void *ud, flint_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint/cp_task.h"
 #include "config/config.h"
 #include "operators/operator.h"
 #include "row/row_key.h"
@@ -546,7 +547,8 @@ int tm_state_op_open(tm_op *op, tm_state_backend **b) {
     sc->op = op;
     op->ctx.state_ops = &api_ops;
     op->ctx.state_ud = sc;
-    if (!b) return FLINT_OK;
+    /* Issue 6: state restored from a checkpoint before the user's open function sees it. */
+    if (!b) return tm_cp_restore_op(op->rt->cp, op, NULL);
     *b = NULL;
     tm_state_config cfg;
     char tmp[1024], name[256];
@@ -554,7 +556,12 @@ int tm_state_op_open(tm_op *op, tm_state_backend **b) {
     if (tm_state_op_config(op, &cfg, tmp, name, &err) || tm_state_backend_open(&cfg, b, &err))
         return tm_op_fail(op, "state backend: %s", err.msg);
     sc->b = *b;
-    return FLINT_OK;
+    return tm_cp_restore_op(op->rt->cp, op, *b);
+}
+
+tm_state_backend *tm_state_op_keyed(tm_op *op) {
+    tm_state_ctx *sc = op->ctx.state_ud;
+    return sc && op->ctx.state_ops == &api_ops ? sc->b : NULL;
 }
 
 void tm_state_op_close(tm_op *op, tm_state_backend *b) {
@@ -639,7 +646,17 @@ static bool rd_blob(tm_state_read_fn read, void *ud, uint8_t **buf, size_t *cap,
     return n == 0 || rd(read, ud, *buf, n);
 }
 
+static int restore_operator(tm_op *op, tm_state_read_fn read, void *ud, bool all, flint_err *err);
+
 int tm_state_op_restore_operator(tm_op *op, tm_state_read_fn read, void *ud, flint_err *err) {
+    return restore_operator(op, read, ud, false, err);
+}
+
+int tm_state_op_restore_operator_assigned(tm_op *op, tm_state_read_fn read, void *ud, flint_err *err) {
+    return restore_operator(op, read, ud, true, err);
+}
+
+static int restore_operator(tm_op *op, tm_state_read_fn read, void *ud, bool all, flint_err *err) {
     tm_state_ctx *sc = op->ctx.state_ud;
     if (!sc) return flint_err_set(err, FLINT_STATE, "operator state restore before tm_state_op_open");
     tm_state_backend *ob = op_backend(sc, err);
@@ -687,7 +704,7 @@ int tm_state_op_restore_operator(tm_op *op, tm_state_read_fn read, void *ud, fli
                 if (!more) break;
                 if (kind == FLINT_STATE_OPERATOR_LIST) {
                     if (!rd_blob(read, ud, &v, &vc, &vl)) BAD("operator state '%s': truncated", name);
-                    if (counts[ni]++ % par == sub) tm_state_list_add(st, NULL, 0, v, vl);
+                    if (all || counts[ni]++ % par == sub) tm_state_list_add(st, NULL, 0, v, vl);
                 } else {
                     if (!rd_blob(read, ud, &k, &kc, &kl) || !rd_blob(read, ud, &v, &vc, &vl))
                         BAD("operator state '%s': truncated", name);

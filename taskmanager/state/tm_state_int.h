@@ -70,6 +70,12 @@ struct tm_state {
     void *impl;                          /* the backend's */
 };
 
+/* Issue 6 (taskmanager/checkpoint/cp_rocksdb.c): a RocksDB backend's rocksdb_t *, a state's
+ * column family handle and the instance's directory (NULL for other backends). */
+void *tm_state_rocksdb_db(tm_state_backend *b);
+void *tm_state_rocksdb_cf(tm_state *st);
+const char *tm_state_rocksdb_dir(tm_state_backend *b);
+
 /* Record an I/O error of the backend (the first one stays); returns FLINT_IO. */
 int tm_state_backend_fail(tm_state_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

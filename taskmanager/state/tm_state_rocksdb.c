@@ -503,3 +503,17 @@ const tm_state_backend_vt tm_state_rocksdb_vt = {
     .iter_next = rdb_iter_next,
     .iter_close = rdb_iter_close,
 };
+
+/* ---- issue 6: what checkpoints need (tm_state_int.h) ------------------------------------------ */
+
+void *tm_state_rocksdb_db(tm_state_backend *b) {
+    return b && b->vt == &tm_state_rocksdb_vt && b->impl ? ((rdb *)b->impl)->db : NULL;
+}
+
+void *tm_state_rocksdb_cf(tm_state *st) {
+    return st && st->b->vt == &tm_state_rocksdb_vt && st->impl ? cf_of(st) : NULL;
+}
+
+const char *tm_state_rocksdb_dir(tm_state_backend *b) {
+    return b && b->vt == &tm_state_rocksdb_vt && b->impl ? ((rdb *)b->impl)->dir : NULL;
+}

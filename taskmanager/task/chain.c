@@ -88,6 +88,8 @@ int tm_chain_build(tm_chain *c, const Flint__Graph__JobVertex *v, tm_runtime *rt
         op->ctx.job_params = rt->job_params;
         op->ctx.n_job_params = rt->n_job_params;
         op->watermark = INT64_MIN;
+        metric_gauge_init(&op->current_input_watermark, INT64_MIN);
+        metric_gauge_init(&op->current_output_watermark, INT64_MIN);
         op->ctx.timestamp = &rt->timestamp;
         op->ctx.watermark = &op->watermark;
         if (declare_sides(op, err)) return FLINT_INVALID;

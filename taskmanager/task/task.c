@@ -10,6 +10,7 @@
 #include <time.h>
 
 #define LOG_MODULE "task"
+#include "checkpoint/cp_task.h"
 #include "operators/keys.h"
 #include "row/row_key.h"
 #include "task/chain.h"
@@ -19,6 +20,7 @@
 #include "task/tm_timers.h"
 #include "task/tm_valve.h"
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "util/alloc.h"
 #include "util/log.h"
 #include "util/timeutil.h"
@@ -72,6 +74,7 @@ struct tm_task {
     atomic_bool cancel_requested;
     atomic_bool ended;
     bool canceled;               /* task thread: the cancel mail ran */
+    struct tm_cp *cp;            /* checkpoints (issue 6, checkpoint/cp_task.h) */
 
     /* task thread only */
     tm_runtime rt;
@@ -96,7 +99,24 @@ struct tm_task {
     int64_t final_bp_ns;
     int64_t s_ns, s_idle_ns, s_bp_ns;   /* the previous sample of the rates */
     int64_t r_bp, r_busy, r_idle;       /* the rates computed then */
+
+    /* issue 8 (tm_task_metrics_update, tm_task_metric_dump), under m_mu unless atomic: */
+    metric_gauge m_out_wm;       /* the last watermark sent to the network outputs */
+    bool m_ops_live;             /* chain.ops may be read (built, not yet closed) */
+    struct op_snap *m_ops;       /* operator metrics frozen before the chain closed */
+    int m_nops;
+    metric_meter m_rin, m_rout, m_bin, m_bout;
+    metric_meter *m_op_meters;   /* per operator: records in, records out */
+    int m_n_op_meters;
+    metric_histogram m_mail_latency;
+    _Atomic int64_t m_mail_sent_ns;   /* a latency mail is under way since then (0: none) */
 };
+
+/* An operator's metrics once its instance is gone. */
+typedef struct op_snap {
+    char *name;
+    int64_t in, out, in_wm, out_wm;
+} op_snap;
 
 /* ---- metrics ------------------------------------------------------------------------------
  * Counts are cumulative. Busy/idle/backpressured time are rates in ms per second over the time
@@ -168,6 +188,8 @@ static int64_t read_counts(tm_task *t, tm_task_metrics *m) {
     return bp;
 }
 
+static void extra_locked(tm_task *t, tm_task_metrics *m);
+
 void tm_task_metrics_get(tm_task *t, tm_task_metrics *m) {
     pthread_mutex_lock(&t->m_mu);
     int64_t now = time_mono_ns();
@@ -189,6 +211,158 @@ void tm_task_metrics_get(tm_task *t, tm_task_metrics *m) {
     m->back_pressured_ms_per_s = t->r_bp;
     m->busy_ms_per_s = t->r_busy;
     m->idle_ms_per_s = t->r_idle;
+    extra_locked(t, m);
+    m->records_in_per_s = metric_meter_rate(&t->m_rin);
+    m->records_out_per_s = metric_meter_rate(&t->m_rout);
+    m->bytes_in_per_s = metric_meter_rate(&t->m_bin);
+    m->bytes_out_per_s = metric_meter_rate(&t->m_bout);
+    pthread_mutex_unlock(&t->m_mu);
+}
+
+/* ---- metrics of issue 8 -------------------------------------------------------------------------- */
+
+#define METER_WINDOW_MS 5000          /* numRecordsInPerSecond & co: the rate of the last 5 s */
+#define MAIL_LATENCY_WINDOW 60        /* mailboxLatencyMs: the last 60 measurements, as Flink */
+
+static void freeze_op_metrics(tm_task *t) {
+    pthread_mutex_lock(&t->m_mu);
+    if (t->m_ops_live && !t->m_ops) {
+        t->m_nops = t->chain.n;
+        t->m_ops = xcalloc((size_t)t->m_nops + 1, sizeof *t->m_ops);
+        for (int i = 0; i < t->chain.n; i++) {
+            tm_op *op = t->chain.ops[i];
+            op_snap *s = &t->m_ops[i];
+            s->name = xstrdup(op->def && op->def->name ? op->def->name : "operator");
+            s->in = metric_counter_get(&op->num_records_in);
+            s->out = metric_counter_get(&op->num_records_out);
+            s->in_wm = metric_gauge_get(&op->current_input_watermark);
+            s->out_wm = metric_gauge_get(&op->current_output_watermark);
+        }
+    }
+    t->m_ops_live = false;
+    pthread_mutex_unlock(&t->m_mu);
+}
+
+/* The operators' metrics now (live or frozen); m_mu held. Returns how many were written to *out
+ * (caller frees the array, not the names). */
+static int op_metrics_locked(tm_task *t, op_snap **out) {
+    *out = NULL;
+    if (t->m_ops_live) {
+        op_snap *a = xcalloc((size_t)t->chain.n + 1, sizeof *a);
+        for (int i = 0; i < t->chain.n; i++) {
+            tm_op *op = t->chain.ops[i];
+            a[i].name = (char *)(op->def && op->def->name ? op->def->name : "operator");
+            a[i].in = metric_counter_get(&op->num_records_in);
+            a[i].out = metric_counter_get(&op->num_records_out);
+            a[i].in_wm = metric_gauge_get(&op->current_input_watermark);
+            a[i].out_wm = metric_gauge_get(&op->current_output_watermark);
+        }
+        *out = a;
+        return t->chain.n;
+    }
+    if (t->m_ops) {
+        op_snap *a = xcalloc((size_t)t->m_nops + 1, sizeof *a);
+        memcpy(a, t->m_ops, (size_t)t->m_nops * sizeof *a);
+        *out = a;
+        return t->m_nops;
+    }
+    return 0;
+}
+
+/* Watermarks and buffer usage; m_mu held. */
+static void extra_locked(tm_task *t, tm_task_metrics *m) {
+    op_snap *ops;
+    int n = op_metrics_locked(t, &ops);
+    m->input_watermark = n > 0 ? ops[0].in_wm : INT64_MIN;
+    m->output_watermark = metric_gauge_get(&t->m_out_wm);
+    if (t->n_outs == 0 && !t->torn_down && n > 0) m->output_watermark = ops[n - 1].out_wm;
+    free(ops);
+    m->in_pool_usage = m->out_pool_usage = 0;
+    if (t->torn_down) return;
+    int q = 0, cap = 0;
+    for (int i = 0; i < t->n_outs; i++) {
+        if (!t->outs[i].partition) continue;
+        int qi, ci;
+        tm_partition_buffers(t->outs[i].partition, &qi, &ci);
+        q += qi;
+        cap += ci;
+    }
+    if (cap > 0) m->out_pool_usage = q > cap ? 1.0 : (double)q / cap;
+    if (t->input) {
+        tm_input_buffers(t->input, &q, &cap);
+        if (cap > 0) m->in_pool_usage = q > cap ? 1.0 : (double)q / cap;
+    }
+}
+
+static void latency_mail(void *arg) {
+    tm_task *t = arg;
+    int64_t sent = atomic_exchange(&t->m_mail_sent_ns, 0);
+    if (sent > 0) metric_histogram_update(&t->m_mail_latency, (time_mono_ns() - sent) / 1000000);
+}
+
+void tm_task_metrics_update(tm_task *t, int64_t now_ns) {
+    tm_task_metrics m;
+    pthread_mutex_lock(&t->m_mu);
+    read_counts(t, &m);
+    metric_meter_update(&t->m_rin, m.records_in, now_ns);
+    metric_meter_update(&t->m_rout, m.records_out, now_ns);
+    metric_meter_update(&t->m_bin, m.bytes_in, now_ns);
+    metric_meter_update(&t->m_bout, m.bytes_out, now_ns);
+    op_snap *ops;
+    int n = op_metrics_locked(t, &ops);
+    if (n > 0 && !t->m_op_meters) {
+        t->m_op_meters = xcalloc((size_t)n * 2, sizeof *t->m_op_meters);
+        t->m_n_op_meters = n;
+        for (int i = 0; i < 2 * n; i++) metric_meter_init(&t->m_op_meters[i], METER_WINDOW_MS);
+    }
+    for (int i = 0; i < n && i < t->m_n_op_meters; i++) {
+        metric_meter_update(&t->m_op_meters[2 * i], ops[i].in, now_ns);
+        metric_meter_update(&t->m_op_meters[2 * i + 1], ops[i].out, now_ns);
+    }
+    free(ops);
+    pthread_mutex_unlock(&t->m_mu);
+    int64_t expected = 0;
+    if (!atomic_load(&t->ended) && atomic_compare_exchange_strong(&t->m_mail_sent_ns, &expected, now_ns))
+        tm_mailbox_put(t->mailbox, latency_mail, t);
+}
+
+void tm_task_metric_dump(tm_task *t, metric_set *out) {
+    tm_task_metrics m;
+    tm_task_metrics_get(t, &m);
+    metric_set_add(out, NULL, "numRecordsIn", METRIC_KIND_COUNTER, (double)m.records_in);
+    metric_set_add(out, NULL, "numRecordsOut", METRIC_KIND_COUNTER, (double)m.records_out);
+    metric_set_add(out, NULL, "numBytesIn", METRIC_KIND_COUNTER, (double)m.bytes_in);
+    metric_set_add(out, NULL, "numBytesOut", METRIC_KIND_COUNTER, (double)m.bytes_out);
+    metric_set_add(out, NULL, "numRecordsInPerSecond", METRIC_KIND_METER, m.records_in_per_s);
+    metric_set_add(out, NULL, "numRecordsOutPerSecond", METRIC_KIND_METER, m.records_out_per_s);
+    metric_set_add(out, NULL, "numBytesInPerSecond", METRIC_KIND_METER, m.bytes_in_per_s);
+    metric_set_add(out, NULL, "numBytesOutPerSecond", METRIC_KIND_METER, m.bytes_out_per_s);
+    metric_set_add(out, NULL, "backPressuredTimeMsPerSecond", METRIC_KIND_GAUGE, (double)m.back_pressured_ms_per_s);
+    metric_set_add(out, NULL, "busyTimeMsPerSecond", METRIC_KIND_GAUGE, (double)m.busy_ms_per_s);
+    metric_set_add(out, NULL, "idleTimeMsPerSecond", METRIC_KIND_GAUGE, (double)m.idle_ms_per_s);
+    metric_set_add(out, NULL, "currentInputWatermark", METRIC_KIND_GAUGE, (double)m.input_watermark);
+    metric_set_add(out, NULL, "currentOutputWatermark", METRIC_KIND_GAUGE, (double)m.output_watermark);
+    metric_set_add(out, NULL, "inPoolUsage", METRIC_KIND_GAUGE, m.in_pool_usage);
+    metric_set_add(out, NULL, "outPoolUsage", METRIC_KIND_GAUGE, m.out_pool_usage);
+    metric_hist_stats st;
+    metric_histogram_stats(&t->m_mail_latency, &st);
+    metric_set_add_hist(out, NULL, "mailboxLatencyMs", &st);
+    pthread_mutex_lock(&t->m_mu);
+    op_snap *ops;
+    int n = op_metrics_locked(t, &ops);
+    for (int i = 0; i < n; i++) {
+        metric_set_add(out, ops[i].name, "numRecordsIn", METRIC_KIND_COUNTER, (double)ops[i].in);
+        metric_set_add(out, ops[i].name, "numRecordsOut", METRIC_KIND_COUNTER, (double)ops[i].out);
+        metric_set_add(out, ops[i].name, "currentInputWatermark", METRIC_KIND_GAUGE, (double)ops[i].in_wm);
+        metric_set_add(out, ops[i].name, "currentOutputWatermark", METRIC_KIND_GAUGE, (double)ops[i].out_wm);
+        if (i < t->m_n_op_meters) {
+            metric_set_add(out, ops[i].name, "numRecordsInPerSecond", METRIC_KIND_METER,
+                           metric_meter_rate(&t->m_op_meters[2 * i]));
+            metric_set_add(out, ops[i].name, "numRecordsOutPerSecond", METRIC_KIND_METER,
+                           metric_meter_rate(&t->m_op_meters[2 * i + 1]));
+        }
+    }
+    free(ops);
     pthread_mutex_unlock(&t->m_mu);
 }
 
@@ -248,6 +422,7 @@ static int net_out_write(void *ud, const flint_row *row) {
 /* Watermarks and idle statuses go to every subpartition of every network output. */
 static int net_out_watermark(void *ud, int64_t wm) {
     net_out *o = ud;
+    metric_gauge_set(&o->task->m_out_wm, wm);
     int rc = tm_writer_watermark(o->writer, wm);
     if (rc && rc != FLINT_CANCELED)
         return task_fail(o->task, rc, "writing to result partition %s: %s", o->pd->partition_id, flint_strerror(rc));
@@ -392,7 +567,8 @@ static void cancel_mail(void *arg) {
 /* Run the mailbox; FLINT_CANCELED once the task was canceled. */
 static int run_mailbox(tm_task *t) {
     tm_mailbox_run(t->mailbox);
-    return t->canceled ? FLINT_CANCELED : FLINT_OK;
+    if (t->canceled) return FLINT_CANCELED;
+    return tm_cp_run_requests(t->cp);   /* checkpoint triggers and notifications */
 }
 
 /* Flush the writers whose buffer timeout is due; returns the next deadline. */
@@ -481,7 +657,9 @@ static int run_time(tm_task *t, int64_t now, int64_t *next) {
 static int process_element(tm_task *t, const tm_element *el) {
     if (__builtin_expect(el->kind != TM_ELEM_RECORD, 0)) {
         if (el->kind == TM_ELEM_WATERMARK || el->kind == TM_ELEM_STATUS) return channel_time(t, el);
-        return FLINT_OK;   /* events come with later issues */
+        if (el->kind == TM_ELEM_EVENT) return tm_cp_on_event(t->cp, el);   /* checkpoint barriers */
+        if (el->kind == TM_ELEM_GATE_END) tm_cp_gate_ended(t->cp, el->gate);
+        return FLINT_OK;
     }
     if (el->gate < 0 || el->gate >= t->n_gates)
         return task_fail(t, FLINT_PROTOCOL, "a record arrived on unknown input gate %d", el->gate);
@@ -500,9 +678,10 @@ static int process_element(tm_task *t, const tm_element *el) {
     return tm_op_process(t->chain.ops[0], &row);
 }
 
-/* End of input: end the chain, flush, end every partition. */
+/* End of input: end the chain, flush, end every partition. After a stop-with-savepoint
+ * (suspend) the chain is not ended: nothing may be emitted after the savepoint. */
 static int finish_input(tm_task *t) {
-    int rc = tm_chain_end_input(&t->chain);
+    int rc = tm_cp_suspended(t->cp) ? FLINT_OK : tm_chain_end_input(&t->chain);
     if (rc) return rc;
     for (int i = 0; i < t->n_outs; i++) {
         rc = tm_writer_event(t->outs[i].writer, TM_EVENT_END_OF_PARTITION, NULL, 0);
@@ -524,7 +703,8 @@ static int run_input_loop(tm_task *t) {
             if (prc) return prc;
         }
         if (rc == FLINT_CLOSED) {
-            int erc = input_time_end(t);
+            tm_cp_input_ended(t->cp);
+            int erc = tm_cp_suspended(t->cp) ? FLINT_OK : input_time_end(t);
             return erc ? erc : finish_input(t);
         }
         if (rc != FLINT_OK && rc != FLINT_UNAVAILABLE) {
@@ -548,6 +728,12 @@ static int run_source_loop(tm_task *t) {
     for (;;) {
         int rc = run_mailbox(t);
         if (rc) return rc;
+        bool drain;
+        if (tm_cp_source_stop(t->cp, &drain)) {   /* stop-with-savepoint completed */
+            if (!drain) return finish_input(t);
+            rc = tm_op_watermark(head, FLINT_MAX_WATERMARK);
+            return rc ? rc : finish_input(t);
+        }
         int64_t now = time_mono_ms();
         int64_t tnext;
         rc = run_time(t, now, &tnext);
@@ -557,6 +743,10 @@ static int run_source_loop(tm_task *t) {
         if (frc && frc != FLINT_CANCELED) return task_fail(t, frc, "flushing: %s", flint_strerror(frc));
         if (tnext < deadline) deadline = tnext;
         if (now + 100 < deadline) deadline = now + 100; /* check the mailbox at least this often */
+        if (tm_cp_source_paused(t->cp)) {   /* a stop savepoint is under way: emit nothing */
+            idle_wait(t, deadline);
+            continue;
+        }
         tm_source_status st = TM_SOURCE_MORE;
         int64_t wake = 0;
         t->rt.timestamp = FLINT_NO_TIMESTAMP;
@@ -597,11 +787,21 @@ static int setup(tm_task *t) {
                          head->def->name, head->kind->name);
     /* The metrics reader walks the writers and the input: they appear under its lock. */
     pthread_mutex_lock(&t->m_mu);
+    t->m_ops_live = true;
     int rc = setup_outputs(t);
     if (!rc) rc = setup_input(t);
     pthread_mutex_unlock(&t->m_mu);
     if (rc) return rc;
-    return tm_chain_open(&t->chain);
+    /* Checkpoints: state is restored while the operators open (tm_state_op_open) and by the
+     * kinds once the chain is open, before the task runs. */
+    tm_writer **ws = xcalloc((size_t)t->n_outs + 1, sizeof *ws);
+    int nch = 0;
+    for (int i = 0; i < t->n_outs; i++) ws[i] = t->outs[i].writer;
+    for (int g = 0; g < t->n_gates; g++) nch += t->gates[g].n_channels;
+    tm_cp_attach(t->cp, &t->chain, ws, t->n_outs, t->input, nch);
+    free(ws);
+    rc = tm_chain_open(&t->chain);
+    return rc ? rc : tm_cp_restore_finish(t->cp);
 }
 
 static void teardown(tm_task *t, bool finished) {
@@ -638,8 +838,10 @@ static void *task_main(void *arg) {
     }
     bool canceled = atomic_load(&t->cancel_requested);
     bool ok = rc == FLINT_OK && !t->rt.failed && !canceled;
+    tm_cp_stop(t->cp, ok);   /* before the state backends close */
     /* Operators close after their partitions ended (sinks flush their files here): a failure in
-     * close still fails the task. */
+     * close still fails the task. Their metrics outlive them. */
+    freeze_op_metrics(t);
     tm_chain_close(&t->chain);
     ok = ok && !t->rt.failed;
     teardown(t, ok);
@@ -697,6 +899,10 @@ tm_task *tm_task_new(const Flint__Rpc__TaskDeploymentDescriptor *tdd, const tm_t
     t->name = xasprintf("%s (%d/%d)", v->name && v->name[0] ? v->name : "task", tdd->subtask_index + 1, p);
     t->waker = tm_waker_new();
     t->mailbox = tm_mailbox_new(signal_waker, t->waker);
+    tm_cp_env cpe = {.tdd = tdd, .rt = &t->rt, .mailbox = t->mailbox, .send = cfg->send_to_jm, .send_ud = cfg->ud,
+                     .task_name = t->name};
+    t->cp = tm_cp_new(&cpe);
+    t->rt.cp = t->cp;
     atomic_init(&t->cancel_requested, false);
     atomic_init(&t->ended, false);
     pthread_mutex_init(&t->m_mu, NULL);
@@ -704,6 +910,13 @@ tm_task *tm_task_new(const Flint__Rpc__TaskDeploymentDescriptor *tdd, const tm_t
     atomic_init(&t->idle_start, 0);
     atomic_init(&t->idle_seq, 0);
     t->s_ns = time_mono_ns();
+    metric_gauge_init(&t->m_out_wm, INT64_MIN);
+    metric_meter_init(&t->m_rin, METER_WINDOW_MS);
+    metric_meter_init(&t->m_rout, METER_WINDOW_MS);
+    metric_meter_init(&t->m_bin, METER_WINDOW_MS);
+    metric_meter_init(&t->m_bout, METER_WINDOW_MS);
+    metric_histogram_init(&t->m_mail_latency, MAIL_LATENCY_WINDOW);
+    atomic_init(&t->m_mail_sent_ns, 0);
     t->buffer_timeout_ms = tdd->buffer_timeout_ms;
     t->rt.subtask = tdd->subtask_index;
     t->rt.parallelism = p;
@@ -766,9 +979,14 @@ bool tm_task_join_timeout(tm_task *t, int64_t timeout_ms) {
 void tm_task_free(tm_task *t) {
     if (!t) return;
     assert(!t->started);
+    tm_cp_free(t->cp);
     tm_mailbox_free(t->mailbox);
     tm_waker_free(t->waker);
     pthread_mutex_destroy(&t->m_mu);
+    for (int i = 0; i < t->m_nops; i++) free(t->m_ops[i].name);
+    free(t->m_ops);
+    free(t->m_op_meters);
+    metric_histogram_destroy(&t->m_mail_latency);
     tm_timers_free(t->rt.timers);
     tm_valve_free(&t->valve);
     free(t->rt.ticks);
@@ -779,3 +997,22 @@ void tm_task_free(tm_task *t) {
 
 const char *tm_task_name(const tm_task *t) { return t->name; }
 bool tm_task_ended(tm_task *t) { return atomic_load(&t->ended); }
+
+/* ---- checkpoints (issue 6) ---------------------------------------------------------------------------- */
+
+void tm_task_checkpoint_message(tm_task *t, const Flint__Rpc__Envelope *env) {
+    switch (env->body_case) {
+    case FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT: tm_cp_post_trigger(t->cp, env->trigger_checkpoint); break;
+    case FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE:
+        tm_cp_post_complete(t->cp, env->notify_checkpoint_complete->checkpoint_id);
+        break;
+    case FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_ABORTED:
+        tm_cp_post_aborted(t->cp, env->notify_checkpoint_aborted->checkpoint_id);
+        break;
+    default: break;
+    }
+}
+
+const Flint__Checkpoint__StateRestoreFailure *tm_task_restore_failure(const tm_task *t) {
+    return t ? tm_cp_restore_failure(t->cp) : NULL;
+}

@@ -168,8 +168,8 @@ static tentry **find_slot(tm_timer_queue *q, uint64_t h, flint_time_domain d, co
     for (; *pp; pp = &(*pp)->hnext) {
         tentry *e = *pp;
         if (e->hash == h && e->time == time && e->domain == d && e->key_group == key_group &&
-            e->key_len == key_len && e->ns_len == ns_len && memcmp(e->bytes, key, key_len) == 0 &&
-            memcmp(e->bytes + key_len, ns, ns_len) == 0)
+            e->key_len == key_len && e->ns_len == ns_len && (!key_len || memcmp(e->bytes, key, key_len) == 0) &&
+            (!ns_len || memcmp(e->bytes + key_len, ns, ns_len) == 0))
             return pp;
     }
     return pp;

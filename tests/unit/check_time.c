@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "graph/graph.h"
 #include "network/tm_net.h"
 #include "operators/operator.h"
 #include "operators/time_ops.h"
@@ -683,6 +684,142 @@ START_TEST(test_keyed_process_timers) {
 }
 END_TEST
 
+/* ---- the job graph: watermark strategies, side outputs, two inputs ----------------------------------- */
+
+void g_flat(flint_ctx *ctx, const flint_row *in, flint_collector *out) { (void)ctx, (void)in, (void)out; }
+void g_timer(flint_ctx *ctx, int64_t t, flint_time_domain d, flint_collector *out) {
+    (void)ctx, (void)t, (void)d, (void)out;
+}
+int64_t g_ts(flint_ctx *ctx, const flint_row *in) { return (void)ctx, (void)in, 0; }
+void g_key(flint_ctx *ctx, const flint_row *in, flint_row_builder *key) { (void)ctx, (void)in, (void)key; }
+
+static flint_env *genv(void) {
+    graph_env_defaults d = {.parallelism = 2, .max_parallelism = 128, .buffer_timeout_ms = 100};
+    return graph_env_new(&d);
+}
+
+static const char *const GROWS[] = {"a,1", "b,2"};
+
+static const char *param(const Flint__Graph__OperatorDef *op, const char *key) {
+    for (size_t i = 0; i < op->n_params; i++)
+        if (strcmp(op->params[i]->key, key) == 0) return op->params[i]->value;
+    return NULL;
+}
+
+START_TEST(test_graph_time) {
+    flint_env *env = genv();
+    flint_stream *a = flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS);
+    flint_watermark_strategy ws = {.timestamp_field = "ts", .max_out_of_orderness_ms = 250, .idleness_ms = 9};
+    flint_stream *t = flint_assign_timestamps_and_watermarks(a, ws);
+    flint_stream *p = flint_keyed_process(flint_key_by(t, "k"), FLINT_FN(g_flat), FLINT_FN(g_timer), "k STRING");
+    flint_stream *late = flint_side_output(p, "late", "k STRING, ts BIGINT");
+    flint_sink_print(p);
+    flint_set_parallelism(flint_sink_print(late), 1);          /* over the network */
+    flint_sink_blackhole(flint_side_output(p, "late", "k STRING, ts BIGINT"));   /* chained */
+    flint_stream *b = flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS);
+    flint_stream *c = flint_co_process(flint_connect_keyed(flint_key_by(t, "k"), flint_key_by_fn(b, FLINT_FN(g_key), "x STRING")),
+                                       FLINT_FN(g_flat), FLINT_FN(g_flat), FLINT_FN(g_timer), "n BIGINT");
+    flint_sink_print(c);
+    ck_assert_msg(flint_env_error(env) == NULL, "%s", flint_env_error(env));
+    ck_assert_int_eq(flint_execute(env, "t"), FLINT_OK);
+    Flint__Graph__JobGraph *job = graph_env_job(env);
+    const Flint__Graph__OperatorDef *ts = NULL, *kp = NULL, *co = NULL;
+    for (size_t v = 0; v < job->n_vertices; v++)
+        for (size_t o = 0; o < job->vertices[v]->n_operators; o++) {
+            const Flint__Graph__OperatorDef *op = job->vertices[v]->operators[o];
+            if (strcmp(op->kind, "timestamps_watermarks") == 0) ts = op;
+            if (strcmp(op->kind, "keyed_process") == 0) kp = op;
+            if (strcmp(op->kind, "co_process") == 0) {
+                co = op;
+                ck_assert_int_eq(o, 0);                          /* a two-input operator heads its chain */
+            }
+        }
+    ck_assert(ts && kp && co);
+    ck_assert_str_eq(param(ts, "ts.field"), "1");
+    ck_assert_str_eq(param(ts, "out_of_orderness"), "250");
+    ck_assert_str_eq(param(ts, "idleness"), "9");
+    ck_assert_str_eq(param(kp, "fn.timer"), "g_timer");
+    ck_assert_str_eq(param(kp, "side.late"), "k STRING, ts BIGINT");
+    /* Tags: the main print and the chained blackhole are chained outputs; the print at
+     * parallelism 1 is an output edge tagged "late" carrying the side output's schema. */
+    ck_assert_uint_eq(kp->n_chained_output_tags, kp->n_chained_outputs);
+    ck_assert_uint_eq(kp->n_output_edge_tags, kp->n_output_edges);
+    int main_chained = 0, late_chained = 0;
+    for (size_t i = 0; i < kp->n_chained_outputs; i++) {
+        if (kp->chained_output_tags[i][0] == 0) main_chained++;
+        else if (strcmp(kp->chained_output_tags[i], "late") == 0) late_chained++;
+    }
+    ck_assert_int_eq(main_chained, 1);
+    ck_assert_int_eq(late_chained, 1);
+    ck_assert_uint_eq(kp->n_output_edges, 1);
+    ck_assert_str_eq(kp->output_edge_tags[0], "late");
+    for (size_t e = 0; e < job->n_edges; e++)
+        if (job->edges[e]->id == kp->output_edges[0]) ck_assert_str_eq(job->edges[e]->schema, "k STRING, ts BIGINT");
+    /* The co_process: input 0 from the timestamps operator's vertex, input 1 from b's; keys of both. */
+    int in0 = 0, in1 = 0;
+    for (size_t e = 0; e < job->n_edges; e++) {
+        const Flint__Graph__JobEdge *je = job->edges[e];
+        const Flint__Graph__JobVertex *tv = job->vertices[je->target_vertex - 1];
+        if (tv->operators[0] != co) continue;
+        ck_assert_int_eq(je->partitioner, FLINT__GRAPH__PARTITIONER__HASH);
+        if (je->input_index == 0) in0++;
+        if (je->input_index == 1) {
+            in1++;
+            ck_assert_str_eq(je->key_selector, "g_key");
+        }
+    }
+    ck_assert_int_eq(in0, 1);
+    ck_assert_int_eq(in1, 1);
+    ck_assert_str_eq(param(co, "key.fields"), "0");
+    ck_assert_str_eq(param(co, "key2.selector"), "g_key");
+    ck_assert_str_eq(param(co, "key2.schema"), "x STRING");
+    ck_assert_str_eq(param(co, "in2.schema"), "k STRING, ts BIGINT");
+    graph_env_free(env);
+}
+END_TEST
+
+static void expect_graph_error(flint_env *env, const char *what) {
+    ck_assert_int_ne(flint_execute(env, "t"), FLINT_OK);
+    const char *e = flint_env_error(env);
+    ck_assert_msg(e && strstr(e, what), "error '%s' lacks '%s'", e ? e : "(none)", what);
+    graph_env_free(env);
+}
+
+START_TEST(test_graph_time_errors) {
+    flint_env *env = genv();
+    flint_watermark_strategy ws = {.timestamp_field = "k"};
+    flint_sink_print(flint_assign_timestamps_and_watermarks(flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS), ws));
+    expect_graph_error(env, "timestamp field 'k' is STRING");
+
+    env = genv();
+    flint_watermark_strategy none = {0};
+    flint_sink_print(flint_assign_timestamps_and_watermarks(flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS), none));
+    expect_graph_error(env, "neither a timestamp_field nor a timestamp_fn");
+
+    env = genv();
+    flint_stream *a = flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS);
+    flint_sink_print(flint_co_process(flint_connect_keyed(flint_key_by(a, "k"), flint_key_by(a, "ts")), FLINT_FN(g_flat),
+                                      FLINT_FN(g_flat), (flint_fn){0}, "n BIGINT"));
+    expect_graph_error(env, "keys of the two streams differ in type: (STRING) vs (BIGINT)");
+
+    env = genv();
+    a = flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS);
+    flint_sink_print(flint_co_process(flint_connect(a, a), FLINT_FN(g_flat), FLINT_FN(g_flat), FLINT_FN(g_timer), "n BIGINT"));
+    expect_graph_error(env, "timers need keyed streams");
+
+    env = genv();
+    a = flint_process(flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS), FLINT_FN(g_flat), "k STRING");
+    flint_side_output(a, "x", "a BIGINT");
+    flint_sink_print(flint_side_output(a, "x", "a STRING"));
+    expect_graph_error(env, "side output 'x' declared with two schemas");
+
+    env = genv();
+    a = flint_from_elements(env, "k STRING, ts BIGINT", 2, GROWS);
+    flint_sink_print(flint_side_output(flint_rebalance(a), "x", "a BIGINT"));
+    expect_graph_error(env, "not an operator's output");
+}
+END_TEST
+
 static Suite *time_suite(void) {
     Suite *s = suite_create("time");
     TCase *tc = tcase_create("timers");
@@ -705,6 +842,10 @@ static Suite *time_suite(void) {
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_timestamps_operator);
     tcase_add_test(tc, test_keyed_process_timers);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("graph");
+    tcase_add_test(tc, test_graph_time);
+    tcase_add_test(tc, test_graph_time_errors);
     suite_add_tcase(s, tc);
     return s;
 }

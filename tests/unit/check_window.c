@@ -593,6 +593,54 @@ static void build_bad_lateness(flint_env *env) {
     flint_sink_print(flint_window_max(flint_allowed_lateness(w, -1), "n"));
 }
 
+static void build_bad_late_schema(flint_env *env) {
+    flint_stream *s = flint_from_elements(env, "ts BIGINT, user STRING, n INT", 2, clicks);
+    flint_windowed_stream *w =
+        flint_window(flint_key_by(s, "user"), (flint_window_spec){FLINT_WINDOW_TUMBLING, FLINT_EVENT_TIME, 10, 0, 0, 0});
+    flint_stream *c = flint_window_count(flint_side_output_late_data(w, "late"));
+    flint_sink_print(c);
+    flint_sink_print(flint_side_output(c, "late", "user STRING"));
+}
+void test_join_fn(flint_ctx *ctx, const flint_row *a, const flint_row *b, flint_row_builder *o) { (void)ctx; (void)a; (void)b; (void)o; }
+static void build_joins(flint_env *env) {
+    flint_stream *a = flint_from_elements(env, "ts BIGINT, user STRING, n INT", 2, clicks);
+    flint_stream *b = flint_from_elements(env, "user STRING, page STRING", 0, NULL);
+    flint_keyed_stream *ka = flint_key_by(a, "user"), *kb = flint_key_by(b, "user");
+    flint_sink_print(flint_interval_join(ka, kb, -5, 10, FLINT_FN(test_join_fn), "user STRING, page STRING"));
+    flint_sink_print(flint_window_join(ka, kb, (flint_window_spec){FLINT_WINDOW_SLIDING, FLINT_EVENT_TIME, 10, 5, 0, 0},
+                                       FLINT_FN(test_join_fn), "user STRING, page STRING"));
+}
+static void build_bad_join(flint_env *env) {
+    flint_stream *a = flint_from_elements(env, "ts BIGINT, user STRING, n INT", 2, clicks);
+    flint_stream *b = flint_from_elements(env, "user STRING, page STRING", 0, NULL);
+    flint_sink_print(flint_interval_join(flint_key_by(a, "n"), flint_key_by(b, "user"), 0, 10, FLINT_FN(test_join_fn),
+                                         "user STRING"));
+}
+
+START_TEST(test_graph_joins) {
+    flint_env *env = graph_of(build_joins);
+    ck_assert_msg(!flint_env_error(env), "%s", flint_env_error(env));
+    const Flint__Graph__OperatorDef *ij = find_op(env, "interval_join"), *wj = find_op(env, "window_join");
+    ck_assert_str_eq(param(ij, "lower"), "-5");
+    ck_assert_str_eq(param(ij, "upper"), "10");
+    ck_assert_str_eq(param(ij, "key.fields"), "1");
+    ck_assert_str_eq(param(ij, "key2.fields"), "0");
+    ck_assert_str_eq(param(ij, "in2.schema"), "user STRING, page STRING");
+    ck_assert_str_eq(param(wj, "window.kind"), "sliding");
+    ck_assert_str_eq(param(wj, "function"), "join");
+    /* The second input's edges are input 2. */
+    Flint__Graph__JobGraph *job = graph_env_job(env);
+    int second = 0;
+    for (size_t e = 0; e < job->n_edges; e++) second += job->edges[e]->input_index == 1;
+    ck_assert_int_eq(second, 2);
+    graph_env_free(env);
+    env = graph_of(build_bad_join);
+    ck_assert_ptr_nonnull(flint_env_error(env));
+    ck_assert_ptr_nonnull(strstr(flint_env_error(env), "keys of the two streams differ in type: (INT) vs (STRING)"));
+    graph_env_free(env);
+}
+END_TEST
+
 START_TEST(test_graph_window_errors) {
     flint_env *env = graph_of(build_bad_field);
     ck_assert_ptr_nonnull(flint_env_error(env));
@@ -603,6 +651,10 @@ START_TEST(test_graph_window_errors) {
     graph_env_free(env);
     env = graph_of(build_bad_lateness);
     ck_assert_ptr_nonnull(strstr(flint_env_error(env), "allowed lateness must be >= 0"));
+    graph_env_free(env);
+    env = graph_of(build_bad_late_schema);
+    ck_assert_ptr_nonnull(flint_env_error(env));
+    ck_assert_ptr_nonnull(strstr(flint_env_error(env), "late records are rows of the window's input"));
     graph_env_free(env);
 }
 END_TEST
@@ -1153,6 +1205,7 @@ int main(void) {
     tcase_add_test(tc, test_graph_window_sum);
     tcase_add_test(tc, test_graph_window_reduce_process);
     tcase_add_test(tc, test_graph_window_errors);
+    tcase_add_test(tc, test_graph_joins);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -105,6 +105,9 @@ flint_stream *flint_source_datagen(flint_env *env, const char *schema, int64_t c
                                    double rows_per_second);
 /* Bounded: the lines of a text file as "line STRING" (parallelism 1). */
 flint_stream *flint_source_text_file(flint_env *env, const char *path);
+/* The same at most lines_per_second lines per second (<= 0: as fast as possible). Text file
+ * sources are replayable: checkpoints record the offset of the next line. */
+flint_stream *flint_source_text_file_rate(flint_env *env, const char *path, double lines_per_second);
 /* Unbounded: lines read from a TCP server as "line STRING" (parallelism 1); ends when the server
  * closes the connection. */
 flint_stream *flint_source_socket(flint_env *env, const char *host, int port);
@@ -152,6 +155,11 @@ flint_stream *flint_forward(flint_stream *in);
 flint_stream *flint_sink_print(flint_stream *in);
 /* Rows as text lines, one part file per subtask ("part-<subtask>") in directory dir. */
 flint_stream *flint_sink_text_file(flint_stream *in, const char *dir);
+/* Exactly-once (two-phase commit bound to checkpoints, Flink's FileSink): rows as text lines in
+ * part files "part-<subtask>-<n>" in dir, written hidden (".part-<subtask>-<n>.inprogress") and
+ * renamed into place when the checkpoint that covers them completes (or at the end of the input);
+ * readers of dir only ever see committed files. See docs/api.md ("Exactly-once file sink"). */
+flint_stream *flint_sink_file_exactly_once(flint_stream *in, const char *dir);
 /* Discard every row. */
 flint_stream *flint_sink_blackhole(flint_stream *in);
 /* A user sink function. */
@@ -384,5 +392,101 @@ flint_stream *flint_window_join(flint_keyed_stream *a, flint_keyed_stream *b, fl
  * dropped as the watermark passes. Output timestamp: max(a.ts, b.ts). */
 flint_stream *flint_interval_join(flint_keyed_stream *a, flint_keyed_stream *b, int64_t lower_ms,
                                   int64_t upper_ms, flint_fn join_fn, const char *out_schema);
+
+/* ==== Kafka connectors ==========================================================================
+ * (docs/connectors.md.) A partitioned source with offsets in checkpointed state (Flink's
+ * KafkaSource) and a sink with three delivery guarantees (Flink's KafkaSink), over librdkafka in
+ * the taskmanagers. Options are a struct (zero means the default) plus string properties for
+ * everything else: "properties.<key>" goes to librdkafka as <key>; the connector's own keys
+ * ("format.ignore-parse-errors", "json.*", "csv.*", ...) are listed in docs/connectors.md. An
+ * unknown connector key or a bad value is an error at flint run, naming the operator. */
+
+/* Where a source starts reading a partition it has no checkpointed offset for. */
+typedef enum flint_kafka_startup {
+    FLINT_KAFKA_EARLIEST,             /* the first offset of each partition (the default) */
+    FLINT_KAFKA_LATEST,               /* the end of each partition when the job starts */
+    FLINT_KAFKA_GROUP_OFFSETS,        /* the group's committed offsets; partitions without one: reset */
+    FLINT_KAFKA_TIMESTAMP,            /* the first record with a timestamp >= startup_timestamp_ms */
+    FLINT_KAFKA_SPECIFIC_OFFSETS      /* startup_offsets; partitions not listed: as GROUP_OFFSETS */
+} flint_kafka_startup;
+
+/* GROUP_OFFSETS: where a partition without a committed offset starts. */
+typedef enum flint_kafka_reset {
+    FLINT_KAFKA_RESET_EARLIEST,       /* the default */
+    FLINT_KAFKA_RESET_LATEST,
+    FLINT_KAFKA_RESET_NONE            /* fail the job */
+} flint_kafka_reset;
+
+/* A record whose value does not parse with the format fails the job (naming topic, partition,
+ * offset and the reason) unless ignore_parse_errors (skipped and counted) or dead_letter_tag is
+ * set: then it goes, unparsed, to that side output of the source, of this schema: */
+#define FLINT_KAFKA_DEAD_LETTER_SCHEMA                                                             \
+    "topic STRING, partition INT, offset BIGINT, timestamp TIMESTAMP(3), key BYTES, value BYTES, " \
+    "error STRING"
+
+typedef struct flint_kafka_source_options {
+    const char *bootstrap_servers;    /* "host:port,host:port" (required) */
+    const char *topics;               /* "orders" or "orders,returns", or instead: */
+    const char *topic_pattern;        /* a POSIX extended regex topic names must match whole */
+    const char *group_id;             /* offsets are committed for this group on checkpoint
+                                         completion; NULL: nothing is committed */
+    const char *format;               /* value format: "text" (default), "raw", "json", "csv" */
+    flint_kafka_startup startup;
+    flint_kafka_reset reset;
+    int64_t startup_timestamp_ms;     /* FLINT_KAFKA_TIMESTAMP */
+    const char *startup_offsets;      /* FLINT_KAFKA_SPECIFIC_OFFSETS: "topic:partition:offset,..." */
+    bool bounded;                     /* stop at the end offsets seen at start; the job can finish */
+    int64_t discovery_interval_ms;    /* look for new partitions this often: 0 = 5 min (never when
+                                         bounded), < 0 = never */
+    /* Event time: every row carries the Kafka record's timestamp unless the strategy names a
+     * timestamp field or function. With a strategy, watermarks are generated per partition inside
+     * the source and combined as their minimum; a partition without records for idleness_ms is
+     * left out of it (all idle: the subtask is idle). NULL: no watermarks. */
+    const flint_watermark_strategy *watermarks;
+    bool ignore_parse_errors;         /* = property format.ignore-parse-errors */
+    const char *dead_letter_tag;      /* a side output for records that do not parse */
+    const char *const *properties;    /* NULL, or key, value, key, value, ..., NULL */
+} flint_kafka_source_options;
+
+/* Rows of schema from Kafka records. The value format fills the plain columns; columns declared
+ * as in Flink SQL, "name TYPE METADATA [FROM 'key']", are filled from the record instead: key
+ * (BYTES or STRING), topic (STRING), partition (INT), offset (BIGINT), timestamp (TIMESTAMP(3)
+ * or BIGINT), timestamp-type (STRING), headers (STRING: a JSON object of header -> value).
+ * Partitions are assigned to subtasks as Flink's KafkaSourceEnumerator does: subtask =
+ * ((hash(topic) * 31 & 0x7fffffff) % p + partition) % p (hash: Java's String.hashCode). */
+flint_stream *flint_source_kafka(flint_env *env, const char *schema, const flint_kafka_source_options *opts);
+
+typedef enum flint_kafka_delivery {
+    FLINT_KAFKA_AT_LEAST_ONCE,        /* flush at every checkpoint; a failed delivery fails it */
+    FLINT_KAFKA_NONE,                 /* fire and forget (failed deliveries are logged, counted) */
+    FLINT_KAFKA_EXACTLY_ONCE          /* a transaction per checkpoint, committed on its completion */
+} flint_kafka_delivery;
+
+typedef enum flint_kafka_partitioner {
+    FLINT_KAFKA_PARTITIONER_DEFAULT,  /* librdkafka's, murmur2 of the key as Kafka's Java client
+                                         (records without a key: a random partition) */
+    FLINT_KAFKA_PARTITIONER_FIXED,    /* subtask i writes to partition i % partitions (Flink's
+                                         FlinkFixedPartitioner) */
+    FLINT_KAFKA_PARTITIONER_ROUND_ROBIN
+} flint_kafka_partitioner;
+
+typedef struct flint_kafka_sink_options {
+    const char *bootstrap_servers;    /* required */
+    const char *topic;                /* every record goes to this topic, or: */
+    const char *topic_field;          /* a STRING field naming each record's topic (not written
+                                         into the value) */
+    const char *key_fields;           /* "user, region": the record key, in key_format; NULL: none */
+    const char *key_format;           /* "csv" (default), "text", "raw", "json" */
+    const char *format;               /* value format: "text" (default), "raw", "json", "csv" */
+    flint_kafka_partitioner partitioner;
+    flint_kafka_delivery delivery;
+    const char *transactional_id_prefix;  /* EXACTLY_ONCE (required): subtask i uses
+                                             "<prefix>-<i>" */
+    const char *const *properties;    /* NULL, or key, value, ..., NULL */
+} flint_kafka_sink_options;
+
+/* Write every row as a Kafka record; the record timestamp is the row's event timestamp when it
+ * has one. */
+flint_stream *flint_sink_kafka(flint_stream *in, const flint_kafka_sink_options *opts);
 
 #endif
