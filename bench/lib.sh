@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Helpers of the benchmark driver (sourced by bench/run.sh): a temp dir, free loopback ports,
+# Helpers of the benchmark scripts (sourced by bench/run.sh and bench/profile.sh): a temp dir and a
+# snapshot of build/ to run from, free loopback ports,
 # clusters of real daemons started in the background, CPU and RSS readings from /proc, jobs run
 # through `flint run` with their wall time, CPU time and REST metrics, medians, and a cleanup that
 # stops every process the benchmarks started (on success, failure, Ctrl-C or SIGTERM).
 #
 # Like tests/lib.sh, but its own: benchmarks report figures, they never pass or fail on them.
 
+# shellcheck disable=SC2034  # variables for the scripts that source this file
 set -u
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)

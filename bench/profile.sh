@@ -15,7 +15,7 @@
 # Output stays in build/bench/profile/ (<job>.perf.data, <job>.callgrind.<pid>, <job>.top.txt).
 #
 # Usage: bench/profile.sh [chain|q0|q1|q2|shuffle|shuffle1k] [SECONDS] [-g] [-p N] [--callgrind N]
-#   -g   perf: record call graphs too (perf report then shows callers)
+#   -g   perf: record call graphs too (DWARF unwinding; perf report then shows callers)
 #   -p N parallelism N (chain, q0-q2: one taskmanager with N slots; default 1)
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
     a=$1
     shift
     case $a in
-        -g) CALLGRAPH=(-g) ;;
+        -g) CALLGRAPH=(--call-graph "dwarf,16384") ;;
         -p) P=${1:-}; shift ;;
         --callgrind) CG_N=${1:-}; shift ;;
         [0-9]*) SECONDS_=$a ;;

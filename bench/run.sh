@@ -5,7 +5,8 @@
 #   BASELINE <name> <value> <unit>    the machine's limits measured in this run
 #   RATIO <name> <value>              figure / baseline
 # and a readable table. Progress and per-run figures go to stderr. Benchmarks report; they never
-# fail on a figure (the exit status says only whether everything could be run).
+# fail on a figure: the exit status is 1 only when a figure could not be measured (a job failed,
+# a program is missing), and then the daemons' logs are kept in build/bench/logs/.
 #
 # Usage: bench/run.sh [-r RUNS] [-s SCALE] [-k PATTERN]...
 #   -r RUNS     runs per figure (default 3, or $BENCH_RUNS)
@@ -52,13 +53,11 @@ selected() {
 
 # ---- results --------------------------------------------------------------------------------------
 BENCH_LINES=() BASE_LINES=() RATIO_LINES=() TABLE=() RATIO_Q0="" RATIO_SHUFFLE=""
-declare -A VAL=()
 MISSING=0
 
 # fig KIND NAME VALUE UNIT NOTE: record a figure (KIND BENCH or BASELINE).
 fig() {
     local kind=$1 name=$2 value=$3 unit=$4 note=$5
-    VAL[$name]=$value
     if [ "$kind" = BENCH ]; then BENCH_LINES+=("BENCH $name $value $unit"); else BASE_LINES+=("BASELINE $name $value $unit"); fi
     TABLE+=("$kind|$name|$value|$unit|$note")
     log "$kind $name $value $unit"
@@ -104,7 +103,9 @@ for b in flint-jobmanager flint-taskmanager flint; do
     [ -x "$BIN_DIR/$b" ] || die "$BIN_DIR/$b is missing: run make bench (or make)"
 done
 [ -x "$FREEPORT" ] || die "$FREEPORT is missing: run make bench"
-command -v jq >/dev/null && command -v curl >/dev/null || die "curl and jq are needed (scripts/install-deps.sh)"
+if ! command -v jq >/dev/null || ! command -v curl >/dev/null; then
+    die "curl and jq are needed (scripts/install-deps.sh)"
+fi
 if grep -q sanitize "$ROOT/build/.flags" 2>/dev/null; then
     log "warning: build/ is built with SANITIZE=1: the figures mean nothing (rebuild with plain make)"
 fi
@@ -303,8 +304,8 @@ footprint_q0() {
     (
         max=0
         while :; do
-            r=$(rss_kb "$tm")
-            [ -n "$r" ] && [ "$r" -gt "$max" ] && max=$r && echo "$max" >"$max_file"
+            rss=$(rss_kb "$tm")
+            [ -n "$rss" ] && [ "$rss" -gt "$max" ] && max=$rss && echo "$max" >"$max_file"
             sleep 0.1
         done
     ) &
@@ -344,4 +345,4 @@ ratio shuffle_1k_vs_tcp "$RATIO_SHUFFLE" "1 KiB shuffle MB/s / one loopback TCP 
 
 print_results
 [ "$MISSING" -eq 0 ] || log "$MISSING figure(s) could not be measured (see SKIPPED above)"
-exit 0
+[ "$MISSING" -eq 0 ]
