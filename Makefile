@@ -9,7 +9,7 @@
 
 BUILD    := build
 CC       ?= cc
-PKGS     := libevent libevent_pthreads libprotobuf-c yaml-0.1 jansson libxxhash rocksdb
+PKGS     := libevent libevent_pthreads libprotobuf-c yaml-0.1 jansson libxxhash rocksdb rdkafka
 OPT      ?= -O2
 CFLAGS_BASE := -std=gnu11 -D_GNU_SOURCE $(OPT) -g -Wall -Wextra -Wno-unused-parameter -fPIC -pthread \
                -Icommon/include -Icommon -I$(BUILD)/gen -Ijobmanager -Itaskmanager -Iclient
@@ -183,5 +183,14 @@ $(BUILD)/bench/jobs/%.so: bench/jobs/%.c $(wildcard common/include/flint/*.h) $(
 	@mkdir -p $(@D)
 	$(CC) $(JOB_CFLAGS) -o $@ $<
 # ---- end of benchmarks ---------------------------------------------------------------------------
+
+# ---- Kafka (issue 7): the local Kafka-protocol cluster for tests and demos -------------------------
+# build/bin/flint-kafka-local wraps librdkafka's mock cluster (tools/kafka_local.c, docs/connectors.md).
+KAFKA_LOCAL := $(BUILD)/bin/flint-kafka-local
+build: $(KAFKA_LOCAL)
+$(KAFKA_LOCAL): tools/kafka_local.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_BASE) $(LDSAN) -o $@ $< $$(pkg-config --cflags --libs rdkafka) -pthread
+# ---- end of Kafka ---------------------------------------------------------------------------------
 
 -include $(shell find $(BUILD)/obj $(BUILD)/gen -name '*.d' 2>/dev/null)

@@ -12,7 +12,8 @@
 #   -r RUNS     runs per figure (default 3, or $BENCH_RUNS)
 #   -s SCALE    multiply every event count (default 1, or $BENCH_SCALE): 0.2 for a quick look
 #   -k PATTERN  only the groups whose name contains PATTERN (repeatable): nexmark (with its
-#               baseline nexmark_gen_loop), chain, shuffle (with tcp_loopback), latency, footprint
+#               baseline nexmark_gen_loop), chain, window_hop, shuffle (with tcp_loopback), latency,
+#               footprint
 #
 # Per-core figures divide the records by the CPU seconds that every Flint process used during the
 # run: utime + stime of the jobmanager and of the taskmanagers (from /proc/<pid>/stat, before and
@@ -37,6 +38,8 @@ done
 # ---- what to run, and sizes (SCALE 1: each run takes a few seconds on a 2-core machine) -----------
 N_NEXMARK=$(icalc "int(10000000 * $SCALE)")     # events per nexmark run (and per generator loop)
 N_CHAIN=$(icalc "int(30000000 * $SCALE)")       # rows per chain_stateless run
+N_WINDOW_HOP=$(icalc "int(2000000 * $SCALE)")   # events per window_hop run, hashmap backend
+N_WINDOW_HOP_RDB=$(icalc "int(200000 * $SCALE)") # the same on rocksdb (about 20 000 events/s)
 N_SHUFFLE_40=$(icalc "int(15000000 * $SCALE)")  # rows per 40-byte shuffle run
 N_SHUFFLE_1K=$(icalc "int(5000000 * $SCALE)")   # rows per 1 KiB shuffle run
 TCP_SECONDS=$(calc "2 * ($SCALE < 1 ? $SCALE : 1)")
@@ -219,6 +222,27 @@ bench_chain() {
     fi
 }
 
+# window_hop: Nexmark q5's inner aggregation (bids per auction, HOP 10 s / 2 s) on each state
+# backend, parallelism 1 (bench/jobs/window_hop.c).
+bench_window_hop() {
+    local so=$BB/jobs/window_hop.so be
+    if [ ! -f "$so" ]; then
+        missing window_hop "$so is not built yet"
+        return
+    fi
+    local n
+    for be in hashmap rocksdb; do
+        n=$N_WINDOW_HOP
+        [ "$be" = rocksdb ] && n=$N_WINDOW_HOP_RDB
+        if job_runs one "$n" "window_hop_$be" -p 1 -D "state.backend.type=$be" "$so" --events "$n"; then
+            fig BENCH "window_hop_$be" "$(fmt_int "$PER_CORE")" events/s/core \
+                "HOP(10 s, 2 s) count per auction, $be state backend, p=1 ($(fmt_int "$WALL") events/s wall)"
+        else
+            missing "window_hop_$be" "the job failed"
+        fi
+    done
+}
+
 # shuffle_one NAME ROWS PAYLOAD_BYTES DESC: sets MBS (MB/s per run)
 MBS=()
 shuffle_one() {
@@ -322,13 +346,14 @@ footprint_q0() {
 }
 
 # ---- the run ------------------------------------------------------------------------------------------------
-if selected footprint || selected nexmark || selected chain; then
+if selected footprint || selected nexmark || selected chain || selected window_hop; then
     log "cluster 'one': a jobmanager and one taskmanager with 2 slots"
     start_cluster one 1 2
     selected footprint && footprint_idle one
     selected footprint && footprint_q0 one
     selected nexmark && bench_nexmark
     selected chain && bench_chain
+    selected window_hop && bench_window_hop
     stop_cluster one
 fi
 

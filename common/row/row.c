@@ -17,10 +17,6 @@
 
 static inline size_t bitmap_size(int n) { return (size_t)((n + 63) / 64) * 8; }
 
-static inline uint8_t *slot_ptr(uint8_t *buf, int n, int i) {
-    return buf + bitmap_size(n) + (size_t)i * 8;
-}
-
 /* ---- checking ------------------------------------------------------------------------------ */
 
 int flint_row_check(const flint_schema *schema, const uint8_t *data, uint32_t len,
@@ -113,32 +109,8 @@ void flint_row_builder_free(flint_row_builder *b) {
     memset(b, 0, sizeof *b);
 }
 
-void flint_row_builder_reset(flint_row_builder *b) {
-    int n = b->nfields;
-    size_t fixed = flint_row_fixed_size(n);
-    memset(b->buf, 0, fixed);
-    int words = (n + 63) / 64;
-    for (int w = 0; w < words; w++) {
-        uint64_t bits = (w == words - 1 && n % 64) ? (((uint64_t)1 << (n % 64)) - 1) : ~(uint64_t)0;
-        memcpy(b->buf + (size_t)w * 8, &bits, 8);
-    }
-    b->len = fixed;
-}
-
-static inline void set_null_bit(flint_row_builder *b, int i, bool null) {
-    uint8_t *wp = b->buf + (size_t)(i / 64) * 8;
-    uint64_t w;
-    memcpy(&w, wp, 8);
-    if (null)
-        w |= (uint64_t)1 << (i % 64);
-    else
-        w &= ~((uint64_t)1 << (i % 64));
-    memcpy(wp, &w, 8);
-}
-
 static inline void set_slot(flint_row_builder *b, int i, uint64_t v) {
-    set_null_bit(b, i, false);
-    memcpy(slot_ptr(b->buf, b->nfields, i), &v, 8);
+    flint_row_builder_set_slot_(b, i, v);
 }
 
 static inline void check_field(const flint_row_builder *b, int i) {
@@ -147,47 +119,12 @@ static inline void check_field(const flint_row_builder *b, int i) {
     assert(i >= 0 && i < b->nfields && "field index out of range");
 }
 
-void flint_row_set_null(flint_row_builder *b, int i) {
-    check_field(b, i);
-    set_null_bit(b, i, true);
-    memset(slot_ptr(b->buf, b->nfields, i), 0, 8);
-}
-
-void flint_row_set_long(flint_row_builder *b, int i, int64_t v) {
-    check_field(b, i);
-    assert((b->schema->types[i] == FLINT_BIGINT || b->schema->types[i] == FLINT_TIMESTAMP) &&
-           "flint_row_set_long on a field that is not BIGINT or TIMESTAMP");
-    set_slot(b, i, (uint64_t)v);
-}
-
-void flint_row_set_int(flint_row_builder *b, int i, int32_t v) {
-    check_field(b, i);
-    assert(b->schema->types[i] == FLINT_INT && "flint_row_set_int on a field that is not INT");
-    set_slot(b, i, (uint64_t)(int64_t)v);
-}
-
-void flint_row_set_double(flint_row_builder *b, int i, double v) {
-    check_field(b, i);
-    assert(b->schema->types[i] == FLINT_DOUBLE &&
-           "flint_row_set_double on a field that is not DOUBLE");
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    set_slot(b, i, u);
-}
-
-void flint_row_set_bool(flint_row_builder *b, int i, bool v) {
-    check_field(b, i);
-    assert(b->schema->types[i] == FLINT_BOOLEAN &&
-           "flint_row_set_bool on a field that is not BOOLEAN");
-    set_slot(b, i, v ? 1 : 0);
-}
-
 /* Append len bytes at p as the value of variable-length field i. p may point into the builder's
  * own buffer (a field of the row being built): it is re-based if the buffer moves. */
 static void set_var(flint_row_builder *b, int i, const void *p, size_t len) {
     assert(len <= UINT32_MAX - b->len && "row larger than 4 GiB");
     size_t off = b->len;
-    if (off + len > b->cap) {
+    if (__builtin_expect(off + len > b->cap, 0)) {
         uintptr_t up = (uintptr_t)p, base = (uintptr_t)b->buf;
         bool inside = len && up >= base && up < base + b->cap;
         builder_reserve(b, off + len);
@@ -219,21 +156,8 @@ void flint_row_set_bytes(flint_row_builder *b, int i, const void *p, size_t len)
     set_var(b, i, p, len);
 }
 
-void flint_row_copy_field(flint_row_builder *b, int i, const flint_row *src, int j) {
-    check_field(b, i);
-    assert(src && j >= 0 && j < src->nfields);
-    flint_type t = b->schema->types[i];
-    assert((!src->schema || src->schema->types[j] == t) &&
-           "flint_row_copy_field between fields of different types");
-    if (flint_row_is_null(src, j)) {
-        flint_row_set_null(b, i);
-    } else if (row_type_is_var(t)) {
-        size_t len;
-        const char *p = flint_row_get_string(src, j, &len);
-        set_var(b, i, p, len);
-    } else {
-        set_slot(b, i, flint_row_slot_(src, j));
-    }
+void flint_row_set_var_(flint_row_builder *b, int i, const void *p, size_t len) {
+    set_var(b, i, p, len);
 }
 
 void flint_row_builder_copy(flint_row_builder *b, const flint_row *src) {
@@ -248,9 +172,6 @@ void flint_row_builder_copy(flint_row_builder *b, const flint_row *src) {
     b->len = src->len;
 }
 
-flint_row flint_row_builder_row(const flint_row_builder *b) {
-    return flint_row_view(b->schema, b->buf, (uint32_t)b->len, b->nfields);
-}
 
 /* ---- text: format -------------------------------------------------------------------------- */
 

@@ -5,12 +5,7 @@
 
 #include "flint/row.h"
 
-struct flint_schema {
-    int n;              /* number of fields, 1..FLINT_MAX_FIELDS */
-    flint_type *types;  /* [n] */
-    char **names;       /* [n], NUL-terminated, as written (backquotes removed) */
-    char *text;         /* canonical column list */
-};
+/* struct flint_schema is defined in flint/row.h (the inline builder operations read it). */
 
 /* Whether type t keeps its value in the row's variable part (STRING, BYTES). */
 static inline bool row_type_is_var(flint_type t) {

@@ -15,8 +15,8 @@
  * the entries of the subtask's key groups to its backend (any backend).
  * Operator state file: the elements of each named state one after the other, each a 4-byte
  * big-endian length and its bytes (docs/checkpointing-protocol.md); SPLIT_DISTRIBUTE: one element
- * per list element; BROADCAST: one element, the map as (u32 LE key length, key, u32 LE value
- * length, value)... */
+ * per list element; BROADCAST: one element, the whole map as its entries one after the other,
+ * each (u32 LE key length, key, u32 LE value length, value). */
 #ifndef FLINT_CP_STATE_H
 #define FLINT_CP_STATE_H
 

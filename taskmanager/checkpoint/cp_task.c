@@ -122,6 +122,7 @@ struct tm_cp {
     int pause_type;
     bool stop_now, stop_drain;
     int64_t suspend_id;           /* took a SAVEPOINT_SUSPEND: end without end of input */
+    bool suspend_notified;        /* ... and it completed */
     op_info *ops;
     int n_ops;
     Flint__Checkpoint__StateRestoreFailure *rfail;
@@ -383,12 +384,14 @@ int tm_cp_restore_op(tm_cp *cp, tm_op *op, tm_state_backend *keyed) {
         if (h->format && strcmp(h->format, "rocksdb-incremental-v1") == 0) {
             char *scratch;
             const char *rd = keyed ? cp_rdb_dir(keyed) : NULL;
+            /* Scratch space the backend's sweep of dead processes' directories also removes:
+             * inside the RocksDB instance's directory, or named like one. */
             if (rd) {
-                scratch = xasprintf("%s-restore-%zu", rd, k);
+                scratch = xasprintf("%s/restore-%zu", rd, k);
             } else {
                 char t[1024];
                 tmp_dir(op->rt, t, sizeof t);
-                scratch = xasprintf("%s/flint-restore-%s-op%d-%d-%zu", t, cp->tdd->execution_id, op->index,
+                scratch = xasprintf("%s/flint-state-restore-%s-op%d-%d-%zu", t, cp->tdd->execution_id, op->index,
                                     (int)getpid(), k);
             }
             rc = cp_restore_keyed_incremental(h, keyed, first, last, scratch, get_queue, op, &bad, &err);
@@ -461,7 +464,8 @@ static int capture_op(tm_cp *cp, cp_job *job, tm_op *op, op_snap *s, flint_err *
         if (rocks && !job->savepoint && cp->cfg && cp->cfg->incremental) {
             s->ks = KS_RDB_INCR;
             s->format = "rocksdb-incremental-v1";
-            s->local_dir = xasprintf("%s-chk-%lld", cp_rdb_dir(kb), (long long)job->id);
+            /* inside the instance's directory: removed with it, also after a crash */
+            s->local_dir = xasprintf("%s/chk-%lld", cp_rdb_dir(kb), (long long)job->id);
             cp_rm_rf(s->local_dir);
             if ((rc = cp_rdb_checkpoint(kb, s->local_dir, &s->timers, err))) return rc;
             /* timers into the meta file: u32 key groups, then u16 kg + timers for each */
@@ -962,6 +966,7 @@ static void on_complete(tm_cp *cp, int64_t id) {
         for (int k = 0; k < cp->ops[i].n_ups; k++)
             if (cp->ops[i].ups[k].checkpoint_id <= id) cp->ops[i].ups[k].confirmed = true;
     pthread_mutex_unlock(&cp->mu);
+    if (cp->suspend_id && id >= cp->suspend_id) cp->suspend_notified = true;
     if (cp->pause_id && id >= cp->pause_id) {
         log_info("%s: the stop savepoint %lld completed: finishing", cp->env.task_name, (long long)id);
         cp->stop_now = true;
@@ -1092,6 +1097,10 @@ bool tm_cp_source_stop(const tm_cp *cp, bool *drain) {
     if (!cp || !cp->stop_now) return false;
     *drain = cp->stop_drain;
     return true;
+}
+
+bool tm_cp_suspend_pending(const tm_cp *cp) {
+    return cp && !cp->is_source && cp->suspend_id && !cp->suspend_notified;
 }
 
 bool tm_cp_suspended(const tm_cp *cp) {

@@ -97,6 +97,10 @@ bool tm_cp_source_paused(const tm_cp *cp);
 bool tm_cp_source_stop(const tm_cp *cp, bool *drain);
 /* Whether the task ends after a suspend savepoint: no end of input, no final watermark. */
 bool tm_cp_suspended(const tm_cp *cp);
+/* The input ended after a suspend savepoint's barrier, but its NotifyCheckpointComplete has
+ * not arrived yet (it may come after the sources' end of partition): the task waits for it, so
+ * that two-phase-commit sinks commit before they close. */
+bool tm_cp_suspend_pending(const tm_cp *cp);
 /* The task ends: decline what is queued or aligning (TASK_CLOSING), let the asynchronous parts
  * under way complete (finished) or give them up (failed, canceled), stop the checkpoint thread.
  * Before the operators close (their state backends must outlive the asynchronous parts). */

@@ -7,8 +7,9 @@
  * Elements inside buffers: a 4-byte little-endian header (low 30 bits: length; top 2 bits: kind)
  * then the bytes; an element may span buffers. Wire kinds: 0 a record (the row); 1 a watermark
  * (8 bytes, int64 LE) or a watermark status (1 byte: 1 idle, 0 active); 2 a record with an event
- * timestamp (8 bytes int64 LE, then the row); 3 unused. Events (end of partition; checkpoint barriers
- * later) travel as event buffers of their own. No allocation per element or per buffer. */
+ * timestamp (8 bytes int64 LE, then the row); 3 unused. Events (end of partition, checkpoint
+ * barriers) travel as event buffers of their own, in order with the data before and after them.
+ * No allocation per element or per buffer. */
 #ifndef FLINT_TM_NET_H
 #define FLINT_TM_NET_H
 
@@ -23,7 +24,7 @@ typedef enum tm_elem_kind {
     TM_ELEM_RECORD = 0,       /* a serialized row (el.timestamp: its event timestamp or
                                * FLINT_NO_TIMESTAMP) */
     TM_ELEM_WATERMARK = 1,    /* el.timestamp: the watermark (written as 8 bytes: int64 LE) */
-    TM_ELEM_EVENT = 2,        /* an event buffer's payload (barriers, later issues) */
+    TM_ELEM_EVENT = 2,        /* an event buffer's payload (checkpoint barriers) */
     TM_ELEM_GATE_END = 3,     /* every channel of gate el.gate has ended (no data) */
     TM_ELEM_STATUS = 4        /* reported only: a watermark status, el.data[0] 1 idle / 0 active */
 } tm_elem_kind;

@@ -36,6 +36,8 @@ typedef struct source_state {
     int64_t (*more)[3];                 /* sequence: further restored ranges (lo, hi, next) */
     int n_more;
     int seq_field;                      /* datagen: the first BIGINT field, or -1 */
+    int nfields;                        /* datagen: the output's fields and their types */
+    flint_type *types;
     uint64_t seed;
     double rate;                        /* rows/s of this subtask, 0: unlimited */
     int64_t emitted, start_ms;
@@ -64,6 +66,7 @@ static void source_close(tm_op *op) {
     source_state *s = op->state;
     if (!s) return;
     if (s->has_b) flint_row_builder_free(&s->b);
+    free(s->types);
     free(s->rows);
     free(s->offs);
     free(s->lens);
@@ -205,11 +208,12 @@ static int datagen_open(tm_op *op) {
     if (r && r[0] && (str_parse_double(r, &rate) || !(rate >= 0) || isinf(rate)))
         return tm_op_fail(op, "parameter 'rate': expected rows per second, got '%s'", r);
     s->seq_field = -1;
-    for (int i = 0; i < flint_schema_field_count(op->out_schema); i++)
-        if (flint_schema_field_type(op->out_schema, i) == FLINT_BIGINT) {
-            s->seq_field = i;
-            break;
-        }
+    s->nfields = flint_schema_field_count(op->out_schema);
+    s->types = xcalloc((size_t)s->nfields, sizeof *s->types);
+    for (int i = 0; i < s->nfields; i++) {
+        s->types[i] = flint_schema_field_type(op->out_schema, i);
+        if (s->types[i] == FLINT_BIGINT && s->seq_field < 0) s->seq_field = i;
+    }
     s->cur = op->rt->subtask;
     s->step = op->rt->parallelism;
     s->end = count < 0 ? -1 : count;
@@ -222,14 +226,15 @@ static int datagen_open(tm_op *op) {
 static void datagen_fill(tm_op *op, source_state *s, int64_t seq) {
     static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
     flint_row_builder_reset(&s->b);
-    int n = flint_schema_field_count(op->out_schema);
+    int n = s->nfields;
+    uint64_t base = s->seed * UINT64_C(0x9e3779b97f4a7c15) ^ mix64((uint64_t)seq);
     for (int i = 0; i < n; i++) {
-        uint64_t r = mix64(s->seed * UINT64_C(0x9e3779b97f4a7c15) ^ mix64((uint64_t)seq) ^ ((uint64_t)i << 56));
         if (i == s->seq_field) {
             flint_row_set_long(&s->b, i, seq);
             continue;
         }
-        switch (flint_schema_field_type(op->out_schema, i)) {
+        uint64_t r = mix64(base ^ ((uint64_t)i << 56));
+        switch (s->types[i]) {
         case FLINT_INT: flint_row_set_int(&s->b, i, (int32_t)(uint32_t)r); break;
         case FLINT_BIGINT: flint_row_set_long(&s->b, i, (int64_t)r); break;
         case FLINT_DOUBLE: flint_row_set_double(&s->b, i, (double)(r >> 11) / 9007199254740992.0); break;
@@ -237,12 +242,16 @@ static void datagen_fill(tm_op *op, source_state *s, int64_t seq) {
         case FLINT_TIMESTAMP: flint_row_set_long(&s->b, i, INT64_C(1700000000000) + seq); break;
         case FLINT_STRING:
         case FLINT_BYTES: {
+            /* Ten characters from the one random value r, without divisions: each is the high
+             * part of r * 36 (uniform in 0..35), and the low part carries the rest of r on. */
             char str[10];
             for (int k = 0; k < 10; k++) {
-                str[k] = alnum[r % 36];
-                r = r / 36 ^ mix64(r + (uint64_t)k);
+                unsigned __int128 m = (unsigned __int128)r * 36;
+                str[k] = alnum[(unsigned)(m >> 64)];
+                r = (uint64_t)m;
             }
-            flint_row_set_string(&s->b, i, str, sizeof str);
+            if (s->types[i] == FLINT_STRING) flint_row_set_string(&s->b, i, str, sizeof str);
+            else flint_row_set_bytes(&s->b, i, str, sizeof str);
             break;
         }
         }

@@ -26,6 +26,7 @@
 #include "util/timeutil.h"
 
 #define INPUT_BATCH 512          /* elements between two mailbox checks */
+#define SUSPEND_WAIT_MS 60000    /* longest wait for a stop savepoint's completion at the end */
 
 static const char *const state_names[] = {"DEPLOYING", "INITIALIZING", "RUNNING", "FINISHED",
                                           "CANCELING", "CANCELED", "FAILED"};
@@ -704,6 +705,13 @@ static int run_input_loop(tm_task *t) {
         }
         if (rc == FLINT_CLOSED) {
             tm_cp_input_ended(t->cp);
+            /* stop-with-savepoint: its completion may come after the end of the input */
+            for (int64_t until = time_mono_ms() + SUSPEND_WAIT_MS; tm_cp_suspend_pending(t->cp);) {
+                int mrc = run_mailbox(t);
+                if (mrc) return mrc;
+                if (time_mono_ms() >= until) break;
+                idle_wait(t, time_mono_ms() + 50);
+            }
             int erc = tm_cp_suspended(t->cp) ? FLINT_OK : input_time_end(t);
             return erc ? erc : finish_input(t);
         }
