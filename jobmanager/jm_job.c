@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #define LOG_MODULE "job"
+#include "graph/graph.h"
 #include "jm_job.h"
 #include "jm_restore.h"
 #include "util/alloc.h"
@@ -97,18 +98,6 @@ static int effective_max_parallelism(const Flint__Graph__JobGraph *g, const Flin
     return default_maxp;
 }
 
-static const char *partitioner_name(int p) {
-    switch (p) {
-    case FLINT__GRAPH__PARTITIONER__FORWARD: return "FORWARD";
-    case FLINT__GRAPH__PARTITIONER__REBALANCE: return "REBALANCE";
-    case FLINT__GRAPH__PARTITIONER__RESCALE: return "RESCALE";
-    case FLINT__GRAPH__PARTITIONER__SHUFFLE: return "SHUFFLE";
-    case FLINT__GRAPH__PARTITIONER__HASH: return "HASH";
-    case FLINT__GRAPH__PARTITIONER__BROADCAST: return "BROADCAST";
-    }
-    return NULL;
-}
-
 /* Kahn's algorithm over vertex indexes: false when the edges form a cycle. */
 static bool is_acyclic(const Flint__Graph__JobGraph *g) {
     size_t n = g->n_vertices;
@@ -184,7 +173,7 @@ int jm_job_validate(const Flint__Graph__JobGraph *g, int default_maxp, flint_err
                                  e->id, e->source_operator, vname(sv), sv->n_operators);
         if (e->input_index < 0)
             return flint_err_set(err, FLINT_INVALID, "Edge %d has input index %d", e->id, e->input_index);
-        if (!partitioner_name(e->partitioner))
+        if (strcmp(graph_partitioner_name(e->partitioner), "UNKNOWN") == 0)
             return flint_err_set(err, FLINT_INVALID, "Edge %d has an unknown partitioner (%d)", e->id,
                                  (int)e->partitioner);
         if (e->partitioner == FLINT__GRAPH__PARTITIONER__FORWARD && sv->parallelism != tv->parallelism)

@@ -35,6 +35,7 @@
 #include "jm_job.h"
 #include "jm_rm.h"
 #include "jm_server.h"
+#include "graph/graph.h"
 #include "rest/rest.h"
 #include "rest/rest_internal.h"
 #include "rest/web_assets.h"
@@ -478,18 +479,6 @@ jm_vertex *find_vertex(rest_call *c, const jm_job *job) {
     return v;
 }
 
-const char *ship_strategy(int partitioner) {
-    switch (partitioner) {
-    case FLINT__GRAPH__PARTITIONER__FORWARD: return "FORWARD";
-    case FLINT__GRAPH__PARTITIONER__REBALANCE: return "REBALANCE";
-    case FLINT__GRAPH__PARTITIONER__RESCALE: return "RESCALE";
-    case FLINT__GRAPH__PARTITIONER__SHUFFLE: return "SHUFFLE";
-    case FLINT__GRAPH__PARTITIONER__HASH: return "HASH";
-    case FLINT__GRAPH__PARTITIONER__BROADCAST: return "BROADCAST";
-    }
-    return "UNKNOWN";
-}
-
 /* Flink's vertex I/O metrics (all complete: every task reports them). */
 static json_t *io_metrics_json(const jm_task_metrics *io) {
     return jcheck(json_pack("{s:I, s:b, s:I, s:b, s:I, s:b, s:I, s:b}",
@@ -566,7 +555,7 @@ json_t *plan_json(const jm_job *job) {
                 json_array_append_new(inputs, jcheck(json_pack("{s:i, s:s, s:s, s:s}",
                                                                "num", k,
                                                                "id", src,
-                                                               "ship_strategy", ship_strategy(e->partitioner),
+                                                               "ship_strategy", graph_partitioner_name(e->partitioner),
                                                                "exchange", "pipelined_bounded")));
             }
             json_object_set_new(node, "inputs", inputs);

@@ -63,7 +63,6 @@ jm_vertex *find_vertex(rest_call *c, const jm_job *job);
 const char *query_param(rest_call *c, const char *name, char *buf, size_t len);
 /* Flink's plan object of a job. */
 json_t *plan_json(const jm_job *job);
-const char *ship_strategy(int partitioner);
 int64_t mono_to_wall_ms(int64_t mono_ms);
 double ratio_of(int64_t ms_per_second);
 
