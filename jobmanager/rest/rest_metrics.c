@@ -424,7 +424,7 @@ static void prom_set(prom_writer *w, const char *scope, const metric_set *s, con
                      bool ops) {
     prom_label l[16];
     assert(n < 15);
-    memcpy(l, labels, (size_t)n * sizeof *l);
+    if (n > 0) memcpy(l, labels, (size_t)n * sizeof *l);
     for (int i = 0; i < s->n; i++) {
         const metric_value *v = &s->v[i];
         if (!v->op) {
