@@ -4,6 +4,7 @@
 #   make SANITIZE=1 build with ASan+UBSan (objects are rebuilt when the flags change)
 #   make bench      build and run the benchmarks (bench/run.sh; BENCH_ARGS="-k shuffle" picks some)
 #   make demo       start a local cluster and show its status (scripts/demo.sh)
+#   make demo-kafka the same with a local Kafka cluster and Kafka WordCount (scripts/demo.sh --kafka)
 #   make docs       regenerate docs/config.md from the config key table
 #   make clean      remove build/
 
@@ -50,7 +51,7 @@ EXAMPLES   := $(patsubst examples/%.c,$(BUILD)/examples/%.so,$(wildcard examples
               $(patsubst tests/jobs/%.c,$(BUILD)/tests/jobs/%.so,$(wildcard tests/jobs/*.c))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all build deps test demo docs clean
+.PHONY: all build deps test demo demo-kafka docs clean
 .DEFAULT_GOAL := all
 
 all: deps
@@ -68,6 +69,10 @@ test: deps
 demo: deps
 	@$(MAKE) --no-print-directory build
 	@scripts/demo.sh
+
+demo-kafka: deps
+	@$(MAKE) --no-print-directory build
+	@scripts/demo.sh --kafka
 
 docs: $(BUILD)/tests/config_doc
 	$(BUILD)/tests/config_doc > docs/config.md
@@ -146,7 +151,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBFLINT) $(BUILD)/.flags | $(PROTO_H)
 # against libflint: its symbols come from the process that loads them (flint, the taskmanager).
 JOB_CFLAGS = -std=gnu11 $(OPT) -g -Wall -Wextra -fPIC -shared -Icommon/include \
              $(if $(filter 1,$(SANITIZE)),-fsanitize=address$(comma)undefined)
-$(BUILD)/examples/%.so: examples/%.c $(wildcard common/include/flint/*.h) $(BUILD)/.flags
+$(BUILD)/examples/%.so: examples/%.c $(wildcard common/include/flint/*.h examples/*.h) $(BUILD)/.flags
 	@mkdir -p $(@D)
 	$(CC) $(JOB_CFLAGS) -o $@ $<
 

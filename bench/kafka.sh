@@ -1,89 +1,82 @@
-#!/usr/bin/env bash
-# Kafka benchmarks: kafka_source and kafka_sink, records/s per core reading from and writing to
-# the local Kafka-protocol cluster (build/bin/flint-kafka-local, one broker), next to kcat's own
-# consume and produce rates measured in the same run as their baselines (each Flint run is paired
-# with a kcat run right before it). Per-core figures divide the records by the CPU seconds of the
-# Flint processes (jobmanager, taskmanager, client) or of kcat; the broker's CPU is left out of
-# both. Prints BENCH / BASELINE / RATIO lines as bench/run.sh does (meant to join it as the
-# groups kafka_source and kafka_sink).
-#
-# Usage: bench/kafka.sh [-r RUNS] [-s SCALE]     (RUNS default 3; SCALE multiplies the 1M records)
-# shellcheck disable=SC2317
-# shellcheck source=bench/lib.sh
-. "$(dirname "$0")/lib.sh"
+# shellcheck shell=bash
+# The `kafka` group of bench/run.sh (sourced by it; run it alone with `bench/run.sh -k kafka`):
+# kafka_source and kafka_sink, records/s per core reading from and writing to the local
+# Kafka-protocol cluster (build/bin/flint-kafka-local, one broker, the input topic with 4
+# partitions), jobs of bench/jobs/kafka_io.c at parallelism 1. Each Flint run goes right after a
+# kcat run over the same records, its baseline (kcat_consume, kcat_produce), and the ratios are
+# medians of the run pairs. Per-core figures divide the records by the CPU seconds of the Flint
+# processes (jobmanager, taskmanager, client) or of kcat; the broker's CPU is left out of both.
+# Uses run.sh's helpers (job_runs, fig, ratio, missing, pair_ratio, nonempty) and SCALE.
 
-RUNS=${BENCH_RUNS:-3}
-SCALE=${BENCH_SCALE:-1}
-while [ $# -gt 0 ]; do
-    case $1 in
-        -r) RUNS=$2; shift 2 ;;
-        -s) SCALE=$2; shift 2 ;;
-        *) echo "usage: bench/kafka.sh [-r RUNS] [-s SCALE]" >&2; exit 2 ;;
-    esac
-done
-N=$(icalc "int(1000000 * $SCALE)")
-JOB=$BB/jobs/kafka_io.so
-[ -x "$BIN_DIR/flint-kafka-local" ] || die "$BIN_DIR/flint-kafka-local is missing: run make"
-[ -f "$JOB" ] || die "$JOB is missing: run make bench-build"
-command -v kcat >/dev/null || die "kcat is not installed (scripts/install-deps.sh)"
+N_KAFKA=$(icalc "int(1000000 * $SCALE)")   # records per run, about 17 bytes each
+KAFKA_RECORDS=$BENCH_TMP/kafka-records.txt
+KCAT=() KCAT_RUN=0
 
-"$BIN_DIR/flint-kafka-local" --brokers 1 --topic in:4 >"$BENCH_TMP/kafka.out" 2>"$BENCH_TMP/kafka.log" </dev/null &
-_PIDS+=($!)
+# kcat_once INPUT ARGS...: one timed kcat run (stdin from INPUT); appends its records/s per CPU
+# second to BASE_VALS (empty on failure).
+kcat_once() {
+    local input=$1 TIMEFORMAT='%R %U %S' t
+    shift
+    if ! t=$({ time "${KCAT[@]}" "$@" <"$input" >/dev/null 2>&1; } 2>&1); then
+        BASE_VALS+=("")
+        return
+    fi
+    log "kcat $1: $N_KAFKA records in $(awk '{ printf "%s s wall, %.3f CPU s", $1, $2 + $3 }' <<<"$t")"
+    BASE_VALS+=("$(awk -v n="$N_KAFKA" '{ printf "%.6g", n / ($2 + $3) }' <<<"$t")")
+}
+kcat_consume_once() { kcat_once /dev/null -C -t in -e -q -o beginning; }
+kcat_produce_once() {
+    KCAT_RUN=$((KCAT_RUN + 1))
+    kcat_once "$KAFKA_RECORDS" -P -t "kcat-$KCAT_RUN"
+}
+
+# kafka_pair NAME BASELINE_FN BASELINE_NAME DESC KAFKA_IO_ARGS...: RUNS runs of kafka_io.so, each
+# after a run of BASELINE_FN.
+kafka_pair() {
+    local name=$1 base_fn=$2 base=$3 desc=$4 vals
+    shift 4
+    BASE_VALS=() BEFORE_EACH=$base_fn
+    if job_runs kafka "$N_KAFKA" "$name" -p 1 "$BB/jobs/kafka_io.so" "$@"; then
+        fig BENCH "$name" "$(fmt_int "$PER_CORE")" records/s/core "$desc ($(fmt_int "$WALL") records/s wall)"
+        ratio "${name}_vs_kcat" "$(pair_ratio RUN_PC BASE_VALS)" "$name per core / $base per core, median of run pairs"
+    else
+        missing "$name" "the job failed"
+    fi
+    BEFORE_EACH=""
+    mapfile -t vals < <(nonempty "${BASE_VALS[@]}")
+    if [ ${#vals[@]} -gt 0 ]; then
+        fig BASELINE "$base" "$(fmt_int "$(median "${vals[@]}")")" records/s/core "the same records through kcat, per CPU second of kcat"
+    else
+        missing "$base" "kcat failed"
+    fi
+}
+
 kafka_up() { [[ $(head -n 1 "$BENCH_TMP/kafka.out" 2>/dev/null) == *:* ]]; }
-wait_until 10 kafka_up || die "flint-kafka-local did not start: $(cat "$BENCH_TMP/kafka.log")"
-B=$(head -n 1 "$BENCH_TMP/kafka.out")
-KCAT=(kcat -b "$B" -X log_level=0)
 
-# Records as datagen's rows print in the text format: "<id> <10 characters>".
-awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) printf "%d abcdefghij\n", i }' >"$BENCH_TMP/records.txt"
-
-# kcat_time CMD...: run it; KCAT_WALL and KCAT_CPU in seconds.
-kcat_time() {
-    local TIMEFORMAT='%R %U %S' t
-    t=$({ time "$@" >/dev/null 2>&1; } 2>&1)
-    KCAT_WALL=$(awk '{ print $1 }' <<<"$t")
-    KCAT_CPU=$(awk '{ printf "%.3f", $2 + $3 }' <<<"$t")
+bench_kafka() {
+    local kpid b
+    if [ ! -f "$BB/jobs/kafka_io.so" ] || [ ! -x "$BIN_DIR/flint-kafka-local" ] || ! command -v kcat >/dev/null; then
+        missing kafka "needs build/bench/jobs/kafka_io.so, build/bin/flint-kafka-local (make bench-build) and kcat (scripts/install-deps.sh)"
+        return
+    fi
+    "$BIN_DIR/flint-kafka-local" --brokers 1 --topic in:4 >"$BENCH_TMP/kafka.out" 2>"$BENCH_TMP/kafka.log" </dev/null &
+    kpid=$!
+    _PIDS+=("$kpid")
+    if ! wait_until 10 kafka_up; then
+        missing kafka "flint-kafka-local did not start: $(head -c 300 "$BENCH_TMP/kafka.log")"
+        return
+    fi
+    b=$(head -n 1 "$BENCH_TMP/kafka.out")
+    KCAT=(kcat -b "$b" -X log_level=0)
+    # Records as datagen's rows print in the text format: "<id> <10 characters>".
+    awk -v n="$N_KAFKA" 'BEGIN { for (i = 0; i < n; i++) printf "%d abcdefghij\n", i }' >"$KAFKA_RECORDS"
+    "${KCAT[@]}" -P -t in <"$KAFKA_RECORDS"
+    log "cluster 'kafka': a jobmanager and one taskmanager with 2 slots, flint-kafka-local at $b"
+    start_cluster kafka 1 2
+    kafka_pair kafka_source kcat_consume_once kcat_consume "bounded Kafka source (text) -> blackhole, p=1" \
+        --read --bootstrap "$b" --topic in
+    kafka_pair kafka_sink kcat_produce_once kcat_produce "datagen -> Kafka sink (text, at least once), p=1" \
+        --write "$N_KAFKA" --bootstrap "$b" --topic flint-out
+    stop_cluster kafka
+    stop_pids "$kpid"
 }
-
-# The input topic, written by kcat (its produce rate is measured below, per run).
-"${KCAT[@]}" -P -t in <"$BENCH_TMP/records.txt"
-start_cluster k 1 2
-
-SRC_PC=() SRC_BASE=() SINK_PC=() SINK_BASE=() SRC_WALL=() SINK_WALL=() KC_WALL=() KP_WALL=()
-for ((i = 1; i <= RUNS; i++)); do
-    kcat_time "${KCAT[@]}" -C -t in -e -q -o beginning
-    KC_WALL+=("$(calc "$N / $KCAT_WALL")")
-    SRC_BASE+=("$(calc "$N / $KCAT_CPU")")
-    run_job k -p 1 "$JOB" --read --bootstrap "$B" --topic in || die "the read job failed"
-    SRC_PC+=("$(calc "$N / $JOB_CPU_S")")
-    SRC_WALL+=("$(calc "$N * 1000 / $JOB_MS")")
-    log "kafka_source run $i: kcat consumes $(calc "$N / $KCAT_WALL")/s wall ($KCAT_CPU CPU s), Flint reads in $JOB_MS ms ($JOB_CPU_S CPU s)"
-
-    kcat_time "${KCAT[@]}" -P -t "kcat-$i" <"$BENCH_TMP/records.txt"
-    KP_WALL+=("$(calc "$N / $KCAT_WALL")")
-    SINK_BASE+=("$(calc "$N / $KCAT_CPU")")
-    run_job k -p 1 "$JOB" --write "$N" --bootstrap "$B" --topic "flint-$i" || die "the write job failed"
-    SINK_PC+=("$(calc "$N / $JOB_CPU_S")")
-    SINK_WALL+=("$(calc "$N * 1000 / $JOB_MS")")
-    log "kafka_sink run $i: kcat produces $(calc "$N / $KCAT_WALL")/s wall ($KCAT_CPU CPU s), Flint writes in $JOB_MS ms ($JOB_CPU_S CPU s)"
-done
-stop_cluster k
-
-pair() {
-    local -n a=$1 b=$2
-    local i r=()
-    for i in "${!a[@]}"; do r+=("$(calc "${a[$i]} / ${b[$i]}")"); done
-    median "${r[@]}"
-}
-echo "BENCH kafka_source $(median "${SRC_PC[@]}") records/s/core"
-echo "BENCH kafka_sink $(median "${SINK_PC[@]}") records/s/core"
-echo "BASELINE kcat_consume $(median "${SRC_BASE[@]}") records/s/core"
-echo "BASELINE kcat_produce $(median "${SINK_BASE[@]}") records/s/core"
-echo "RATIO kafka_source $(pair SRC_PC SRC_BASE)"
-echo "RATIO kafka_sink $(pair SINK_PC SINK_BASE)"
-echo
-echo "Kafka, $N records of about 17 bytes, one broker (flint-kafka-local), parallelism 1, median of $RUNS runs:"
-echo "  kafka_source  $(median "${SRC_PC[@]}") records/s/core, $(median "${SRC_WALL[@]}") records/s wall (bounded source -> blackhole)"
-echo "  kcat -C       $(median "${SRC_BASE[@]}") records/s/core, $(median "${KC_WALL[@]}") records/s wall"
-echo "  kafka_sink    $(median "${SINK_PC[@]}") records/s/core, $(median "${SINK_WALL[@]}") records/s wall (datagen -> sink, at least once)"
-echo "  kcat -P       $(median "${SINK_BASE[@]}") records/s/core, $(median "${KP_WALL[@]}") records/s wall"

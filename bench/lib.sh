@@ -30,7 +30,8 @@ EX=$SNAP/examples
 FLINT=$BIN_DIR/flint
 CLK_TCK=$(getconf CLK_TCK)
 
-declare -A CL_JM_PID=() CL_RPC=() CL_REST=() CL_TMS=()   # per cluster name
+declare -A CL_JM_PID=() CL_RPC=() CL_REST=() CL_TMS=() CL_NTM=()   # per cluster name
+declare -A TM_LOG=()                                      # a taskmanager's pid -> its log file
 TM_WRAPPER=()                                             # a command taskmanagers run under (valgrind)
 _PIDS=()                                                  # every daemon started here
 
@@ -123,7 +124,7 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 # slots each, on free loopback ports, configured in $BENCH_TMP/NAME/conf; waits until every
 # taskmanager registered.
 start_cluster() {
-    local name=$1 ntms=$2 slots=$3 dir=$BENCH_TMP/$1 rpc rest kv i pid
+    local name=$1 ntms=$2 slots=$3 dir=$BENCH_TMP/$1 rpc rest kv i
     shift 3
     mkdir -p "$dir/conf"
     read -r rpc rest <<<"$("$FREEPORT" 2 | tr '\n' ' ')"
@@ -143,16 +144,30 @@ start_cluster() {
     CL_JM_PID[$name]=$!
     _PIDS+=($!)
     wait_until 10 rest_up "$name" || die "cluster $name: no REST answer within 10 s ($(tail -n 2 "$dir/jm.log" 2>/dev/null))"
-    CL_TMS[$name]=""
-    for ((i = 1; i <= ntms; i++)); do
-        "${TM_WRAPPER[@]}" "$BIN_DIR/flint-taskmanager" --config-dir "$dir/conf" --log-file "$dir/tm$i.log" \
-            >>"$dir/tm$i.out" 2>&1 </dev/null &
-        pid=$!
-        _PIDS+=("$pid")
-        CL_TMS[$name]+="$pid "
-    done
+    CL_TMS[$name]="" CL_NTM[$name]=0
+    for ((i = 1; i <= ntms; i++)); do add_tm "$name"; done
     wait_until "${TM_REGISTER_TIMEOUT:-10}" tm_count_is "$name" "$ntms" ||
         die "cluster $name: $(overview "$name" taskmanagers) of $ntms taskmanagers registered ($(tail -n 2 "$dir/tm1.log" 2>/dev/null))"
+}
+
+# add_tm NAME: start one more taskmanager in cluster NAME (log tm<k>.log, k counting from 1).
+add_tm() {
+    local name=$1 dir=$BENCH_TMP/$1 k pid
+    k=$((CL_NTM[$name] + 1))
+    CL_NTM[$name]=$k
+    "${TM_WRAPPER[@]}" "$BIN_DIR/flint-taskmanager" --config-dir "$dir/conf" --log-file "$dir/tm$k.log" \
+        >>"$dir/tm$k.out" 2>&1 </dev/null &
+    pid=$!
+    _PIDS+=("$pid")
+    CL_TMS[$name]+="$pid "
+    TM_LOG[$pid]=$dir/tm$k.log
+}
+
+# forget_tm NAME PID: a taskmanager of cluster NAME that was killed.
+forget_tm() {
+    local s=" ${CL_TMS[$1]}"
+    s=${s// $2 / }
+    CL_TMS[$1]=${s# }
 }
 
 # stop_cluster NAME

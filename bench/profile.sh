@@ -14,14 +14,15 @@
 #
 # Output stays in build/bench/profile/ (<job>.perf.data, <job>.callgrind.<pid>, <job>.top.txt).
 #
-# Usage: bench/profile.sh [chain|q0|q1|q2|shuffle|shuffle1k] [SECONDS] [-g] [-p N] [--callgrind N]
+# Usage: bench/profile.sh [chain|q0|q1|q2|shuffle|shuffle1k|window_hop|window_hop_rocksdb] [SECONDS] [-g] [-p N]
+#            [--callgrind N]
 #   -g   perf: record call graphs too (DWARF unwinding; perf report then shows callers)
 #   -p N parallelism N (chain, q0-q2: one taskmanager with N slots; default 1)
 # shellcheck source=bench/lib.sh
 . "$(dirname "$0")/lib.sh"
 
 usage() {
-    echo "usage: bench/profile.sh [chain|q0|q1|q2|shuffle|shuffle1k] [SECONDS] [-g] [-p N] [--callgrind N]" >&2
+    echo "usage: bench/profile.sh [chain|q0|q1|q2|shuffle|shuffle1k|window_hop|window_hop_rocksdb] [SECONDS] [-g] [-p N] [--callgrind N]" >&2
     exit 2
 }
 WHAT=chain SECONDS_=5 CALLGRAPH=() P=1 CG_N=""
@@ -33,7 +34,7 @@ while [ $# -gt 0 ]; do
         -p) P=${1:-}; shift ;;
         --callgrind) CG_N=${1:-}; shift ;;
         [0-9]*) SECONDS_=$a ;;
-        chain | q0 | q1 | q2 | shuffle | shuffle1k) WHAT=$a ;;
+        chain | q0 | q1 | q2 | shuffle | shuffle1k | window_hop | window_hop_rocksdb) WHAT=$a ;;
         *) usage ;;
     esac
 done
@@ -48,6 +49,8 @@ case $WHAT in
     q0 | q1 | q2) NTMS=1 SLOTS=$P JOB=(-p "$P" "$EX/nexmark_$WHAT.so" --events "$N") ;;
     shuffle) NTMS=2 SLOTS=1 JOB=(-p 2 "$BB/jobs/keyby_count.so" --count "$N") ;;
     shuffle1k) NTMS=2 SLOTS=1 JOB=(-p 2 "$BB/jobs/keyby_count.so" --count "$N" --payload-bytes 988) ;;
+    window_hop*) NTMS=1 SLOTS=$P JOB=(-p "$P" -D "state.backend.type=$([ "$WHAT" = window_hop ] && echo hashmap || echo rocksdb)"
+        "$BB/jobs/window_hop.so" --events "$N") ;;
 esac
 
 if [ -n "$CG_N" ]; then

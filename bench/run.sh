@@ -13,7 +13,11 @@
 #   -s SCALE    multiply every event count (default 1, or $BENCH_SCALE): 0.2 for a quick look
 #   -k PATTERN  only the groups whose name contains PATTERN (repeatable): nexmark (with its
 #               baseline nexmark_gen_loop), chain, window_hop, shuffle (with tcp_loopback), latency,
-#               footprint
+#               footprint, checkpoint, recovery (these two run each case once: their figures are
+#               medians over the checkpoints of one run, and RUNS does not apply), kafka (with
+#               its baselines kcat_consume and kcat_produce; bench/kafka.sh)
+# BENCH_CP_BACKENDS: the state backends of the checkpoint and recovery groups (default
+# "hashmap rocksdb").
 #
 # Per-core figures divide the records by the CPU seconds that every Flint process used during the
 # run: utime + stime of the jobmanager and of the taskmanagers (from /proc/<pid>/stat, before and
@@ -38,14 +42,27 @@ done
 # ---- what to run, and sizes (SCALE 1: each run takes a few seconds on a 2-core machine) -----------
 N_NEXMARK=$(icalc "int(10000000 * $SCALE)")     # events per nexmark run (and per generator loop)
 N_CHAIN=$(icalc "int(30000000 * $SCALE)")       # rows per chain_stateless run
-N_WINDOW_HOP=$(icalc "int(2000000 * $SCALE)")   # events per window_hop run, hashmap backend
-N_WINDOW_HOP_RDB=$(icalc "int(200000 * $SCALE)") # the same on rocksdb (about 20 000 events/s)
+N_WINDOW_HOP=$(icalc "int(2000000 * $SCALE)")   # events per window_hop run, either backend
 N_SHUFFLE_40=$(icalc "int(15000000 * $SCALE)")  # rows per 40-byte shuffle run
 N_SHUFFLE_1K=$(icalc "int(5000000 * $SCALE)")   # rows per 1 KiB shuffle run
 TCP_SECONDS=$(calc "2 * ($SCALE < 1 ? $SCALE : 1)")
 LAT_RATE=100000
 LAT_SKIP=100000                                # the first second: start-up, connections
 LAT_COUNT=$(icalc "int($LAT_SKIP + 300000 * ($SCALE < 1 ? $SCALE : 1))")
+CP_VALUE_BYTES=1000                             # keyed_state: N keys of 1000-byte values
+N_CP_100MB=$(icalc "int(100000 * $SCALE)")      # keys for about 100 MB of keyed state
+N_CP_1GB=$(icalc "int(1000000 * $SCALE)")       # and for about 1 GB
+CP_RATE=1000                                    # updates/s once the state is full
+CP_INTERVAL=2s                                  # execution.checkpointing.interval of the checkpoint group
+CP_TAKE=3                                       # checkpoints measured per case, once the state is full
+RECOVERY_DELAY=200ms                            # restart-strategy.fixed-delay.delay of the recovery group
+CP_BACKENDS=${BENCH_CP_BACKENDS:-hashmap rocksdb}   # state backends of the checkpoint and recovery groups
+for be in $CP_BACKENDS; do
+    case $be in
+        hashmap | rocksdb) ;;
+        *) echo "bench/run.sh: BENCH_CP_BACKENDS: unknown state backend '$be' (hashmap, rocksdb)" >&2; exit 2 ;;
+    esac
+done
 
 selected() {
     local p
@@ -230,10 +247,8 @@ bench_window_hop() {
         missing window_hop "$so is not built yet"
         return
     fi
-    local n
+    local n=$N_WINDOW_HOP
     for be in hashmap rocksdb; do
-        n=$N_WINDOW_HOP
-        [ "$be" = rocksdb ] && n=$N_WINDOW_HOP_RDB
         if job_runs one "$n" "window_hop_$be" -p 1 -D "state.backend.type=$be" "$so" --events "$n"; then
             fig BENCH "window_hop_$be" "$(fmt_int "$PER_CORE")" events/s/core \
                 "HOP(10 s, 2 s) count per auction, $be state backend, p=1 ($(fmt_int "$WALL") events/s wall)"
@@ -345,6 +360,203 @@ footprint_q0() {
     fig BENCH footprint_tm_q0 "$(fmt_1 "$(calc "$(cat "$max_file") / 1024")")" MiB "largest RSS of the taskmanager running q0 (p=1)"
 }
 
+# ---- checkpoints and recovery (issue 6) -------------------------------------------------------------------
+# Both run bench/jobs/keyed_state.so detached at parallelism 2, one slot per taskmanager, so each
+# keyed task aligns barriers from a local and a remote channel: the job fills N keys of
+# CP_VALUE_BYTES-byte values, then updates CP_RATE keys per second while checkpoints go on.
+
+# submit_detached CLUSTER [FLINT RUN ARGS...] JOB.so [ARGS...]: sets JOB_ID.
+submit_detached() {
+    local cl=$1 out=$BENCH_TMP/client.out
+    shift
+    timeout 60 "$FLINT" run -d -m "127.0.0.1:${CL_RPC[$cl]}" "$@" >"$out" 2>&1
+    JOB_ID=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]\{32\}\)$/\1/p' "$out")
+    [ -n "$JOB_ID" ] || log "submission failed: $(tail -n 3 "$out" | tr '\n' ' ')"
+    [ -n "$JOB_ID" ]
+}
+
+# cancel_job CLUSTER: cancel JOB_ID and wait for its slots.
+cancel_job() {
+    "$FLINT" cancel -m "127.0.0.1:${CL_RPC[$1]}" "$JOB_ID" >/dev/null 2>&1
+    wait_until 30 slots_free_is "$1" "$(overview "$1" slots-total)" || log "slots not free after canceling $JOB_ID"
+}
+
+job_field() { rest_get "$1" "/jobs/$JOB_ID" | jq -r "$2" 2>/dev/null; }
+
+# state_full CLUSTER N: the Store vertex has read at least N records (the fill is done).
+state_full() {
+    local n
+    n=$(job_field "$1" '[.vertices[] | select(.name | test("Store"))][0].metrics."read-records" // 0')
+    [ "${n:-0}" -ge "$2" ] 2>/dev/null
+}
+
+# completed_after CLUSTER T_MS: the completed checkpoints of JOB_ID triggered after T_MS (epoch
+# ms), oldest first, as a JSON array.
+completed_after() {
+    rest_get "$1" "/jobs/$JOB_ID/checkpoints" |
+        jq -c --argjson t "$2" '[.history[] | select(.status == "COMPLETED" and .trigger_timestamp > $t)] | sort_by(.id)' 2>/dev/null
+}
+n_completed_after() { [ "$(completed_after "$1" "$2" | jq length 2>/dev/null)" -ge "$3" ] 2>/dev/null; }
+
+# fill_state CLUSTER NAME KEYS: wait until the job's state holds KEYS values; sets T_FULL (epoch ms).
+T_FULL=0
+fill_state() {
+    local t0
+    t0=$(now_ms)
+    if ! wait_until 600 state_full "$1" "$3"; then
+        missing "$2" "the state did not fill within 600 s (job $(job_field "$1" .state))"
+        return 1
+    fi
+    T_FULL=$(now_ms)
+    log "$2: $3 keys of $CP_VALUE_BYTES bytes stored in $(((T_FULL - t0) / 1000)) s"
+}
+
+# field_median JSON_ARRAY FIELD: the median of FIELD over the array's objects.
+field_median() {
+    local vals
+    mapfile -t vals < <(jq -r ".[].$2" <<<"$1")
+    median "${vals[@]}"
+}
+
+# backend_opts BACKEND: the `flint run` options of a backend of CP_BACKENDS (RocksDB: incremental).
+backend_opts() {
+    case $1 in
+        hashmap) echo "-D state.backend.type=hashmap" ;;
+        rocksdb) echo "-D state.backend.type=rocksdb -D state.backend.incremental=true" ;;
+    esac
+}
+
+# checkpoint_one NAME KEYS [FLINT RUN ARGS...]: CP_TAKE checkpoints after the state is full.
+checkpoint_one() {
+    local name=$1 keys=$2 js
+    shift 2
+    if ! submit_detached cp -p 2 -D "execution.checkpointing.interval=$CP_INTERVAL" "$@" "$BB/jobs/keyed_state.so" \
+        --keys "$keys" --value-bytes "$CP_VALUE_BYTES" --rate "$CP_RATE"; then
+        missing "$name" "the job was not submitted"
+        return
+    fi
+    fill_state cp "$name" "$keys" || { cancel_job cp; return; }
+    if ! wait_until 300 n_completed_after cp "$T_FULL" "$CP_TAKE"; then
+        missing "$name" "fewer than $CP_TAKE checkpoints completed within 300 s after the fill (job $(job_field cp .state))"
+        cancel_job cp
+        return
+    fi
+    js=$(completed_after cp "$T_FULL" | jq -c ".[:$CP_TAKE]")
+    cancel_job cp
+    log "$name: $(jq -c '[.[] | {id, end_to_end_duration, alignment_duration, sync_duration, async_duration, state_size, checkpointed_size}]' <<<"$js")"
+    fig BENCH "${name}_duration" "$(fmt_int "$(field_median "$js" end_to_end_duration)")" ms \
+        "trigger -> last acknowledgement, median of $CP_TAKE checkpoints once the state is full ($CP_RATE updates/s)"
+    fig BENCH "${name}_alignment" "$(fmt_int "$(field_median "$js" alignment_duration)")" ms "barrier alignment, the slowest task (alignment_duration)"
+    fig BENCH "${name}_sync" "$(fmt_int "$(field_median "$js" sync_duration)")" ms "synchronous part of the snapshot, the slowest task"
+    fig BENCH "${name}_async" "$(fmt_int "$(field_median "$js" async_duration)")" ms "asynchronous part (writing), the slowest task"
+    fig BENCH "${name}_state" "$(fmt_1 "$(calc "$(field_median "$js" state_size) / 1e6")")" MB "state_size: the keyed state the checkpoint covers"
+    fig BENCH "${name}_written" "$(fmt_1 "$(calc "$(field_median "$js" checkpointed_size) / 1e6")")" MB "checkpointed_size: written by this checkpoint"
+    fig BENCH "${name}_written_max" "$(fmt_1 "$(jq 'map(.checkpointed_size) | max / 1e6' <<<"$js")")" MB "the most any of them wrote"
+}
+
+bench_checkpoint() {
+    local so=$BB/jobs/keyed_state.so be size keys
+    if [ ! -f "$so" ]; then
+        missing checkpoint "$so is not built yet"
+        return
+    fi
+    for be in $CP_BACKENDS; do
+        for size in 100mb 1gb; do
+            keys=$N_CP_100MB
+            [ "$size" = 1gb ] && keys=$N_CP_1GB
+            # shellcheck disable=SC2046  # the options are words
+            checkpoint_one "checkpoint_${be}_$size" "$keys" $(backend_opts "$be")
+        done
+    done
+}
+
+# busy_tm CLUSTER: the pid of a taskmanager running a subtask of JOB_ID.
+busy_tm() {
+    local vid rid pid
+    for vid in $(job_field "$1" '.vertices[].id'); do
+        for rid in $(rest_get "$1" "/jobs/$JOB_ID/vertices/$vid" | jq -r '.subtasks[] | select(.status == "RUNNING") | ."taskmanager-id"'); do
+            for pid in $(tm_pids "$1"); do
+                alive "$pid" && grep -qF "as $rid with" "${TM_LOG[$pid]}" && echo "$pid" && return 0
+            done
+        done
+    done
+    return 1
+}
+
+# all_running_after CLUSTER T_MS: the job and all its vertices RUNNING, the job since after T_MS.
+all_running_after() {
+    rest_get "$1" "/jobs/$JOB_ID" | jq -e --argjson t "$2" \
+        '.state == "RUNNING" and .timestamps.RUNNING > $t and all(.vertices[]; .status == "RUNNING")' >/dev/null 2>&1
+}
+
+# recovery_one NAME KEYS [FLINT RUN ARGS...]: kill -9 a busy taskmanager once the state is full
+# and a checkpoint of it completed; time the way back.
+recovery_one() {
+    local name=$1 keys=$2 victim t_kill t_tasks pid js restore lines=()
+    shift 2
+    if ! submit_detached rec -p 2 -D execution.checkpointing.interval=1s -D restart-strategy.type=fixed-delay \
+        -D "restart-strategy.fixed-delay.delay=$RECOVERY_DELAY" "$@" "$BB/jobs/keyed_state.so" \
+        --keys "$keys" --value-bytes "$CP_VALUE_BYTES" --rate "$CP_RATE"; then
+        missing "$name" "the job was not submitted"
+        return
+    fi
+    fill_state rec "$name" "$keys" || { cancel_job rec; return; }
+    if ! wait_until 300 n_completed_after rec "$T_FULL" 1 || ! victim=$(busy_tm rec); then
+        missing "$name" "no checkpoint of the full state, or no busy taskmanager (job $(job_field rec .state))"
+        cancel_job rec
+        return
+    fi
+    for pid in $(tm_pids rec); do lines+=("$pid:$(wc -l <"${TM_LOG[$pid]}")"); done
+    t_kill=$(now_ms)
+    kill -9 "$victim"
+    wait "$victim" 2>/dev/null
+    forget_tm rec "$victim"
+    if ! wait_until 120 all_running_after rec "$t_kill"; then
+        missing "$name" "not RUNNING again within 120 s (job $(job_field rec .state))"
+        cancel_job rec
+        return
+    fi
+    t_tasks=$(now_ms)
+    if ! wait_until 120 n_completed_after rec "$t_kill" 1; then
+        missing "$name" "no checkpoint within 120 s of the restart"
+        cancel_job rec
+        return
+    fi
+    js=$(completed_after rec "$t_kill" | jq -c '.[0]')
+    # "restored the state of operator 'Store' from checkpoint N in M ms", in the lines logged since the kill
+    restore=$(for l in "${lines[@]}"; do
+        [ "${l%%:*}" = "$victim" ] || tail -n +"$((${l#*:} + 1))" "${TM_LOG[${l%%:*}]}"
+    done | sed -n "s/.*restored the state of operator 'Store' from checkpoint [0-9]* in \([0-9]*\) ms.*/\1/p" | sort -n | tail -n 1)
+    fig BENCH "${name}_job_running" "$(fmt_1 "$(calc "($(job_field rec .timestamps.RUNNING) - $t_kill) / 1000")")" s \
+        "kill -9 of a busy taskmanager -> job RUNNING again (restart-strategy fixed-delay, delay $RECOVERY_DELAY)"
+    fig BENCH "${name}_tasks_running" "$(fmt_1 "$(calc "($t_tasks - $t_kill) / 1000")")" s \
+        "-> every task RUNNING, state restored (REST polled every 0.1 s)"
+    fig BENCH "${name}_first_checkpoint" "$(fmt_1 "$(calc "($(jq .latest_ack_timestamp <<<"$js") - $t_kill) / 1000")")" s \
+        "-> first checkpoint after the restore completed (interval 1 s)"
+    fig BENCH "${name}_restore" "${restore:-nan}" ms "restoring the keyed state of one subtask (the slowest, from its log)"
+    fig BENCH "${name}_first_written" "$(fmt_1 "$(calc "$(jq .checkpointed_size <<<"$js") / 1e6")")" MB \
+        "checkpointed_size of that first checkpoint"
+    cancel_job rec
+    add_tm rec
+    wait_until 10 tm_count_is rec 3 || log "the replacement taskmanager did not register"
+}
+
+bench_recovery() {
+    if [ ! -f "$BB/jobs/keyed_state.so" ]; then
+        missing recovery "$BB/jobs/keyed_state.so is not built yet"
+        return
+    fi
+    local size keys be
+    for size in 100mb 1gb; do
+        keys=$N_CP_100MB
+        [ "$size" = 1gb ] && keys=$N_CP_1GB
+        for be in $CP_BACKENDS; do
+            # shellcheck disable=SC2046  # the options are words
+            recovery_one "recovery_${be}_$size" "$keys" $(backend_opts "$be")
+        done
+    done
+}
+
 # ---- the run ------------------------------------------------------------------------------------------------
 if selected footprint || selected nexmark || selected chain || selected window_hop; then
     log "cluster 'one': a jobmanager and one taskmanager with 2 slots"
@@ -363,6 +575,26 @@ if selected shuffle || selected latency; then
     selected shuffle && bench_shuffle
     selected latency && bench_latency
     stop_cluster two
+fi
+
+if selected kafka; then
+    # shellcheck source=bench/kafka.sh
+    . "$(dirname "$0")/kafka.sh"
+    bench_kafka
+fi
+
+if selected checkpoint; then
+    log "cluster 'cp': a jobmanager and two taskmanagers with 1 slot each"
+    start_cluster cp 2 1
+    bench_checkpoint
+    stop_cluster cp
+fi
+
+if selected recovery; then
+    log "cluster 'rec': a jobmanager and three taskmanagers with 1 slot each (one spare)"
+    start_cluster rec 3 1
+    bench_recovery
+    stop_cluster rec
 fi
 
 ratio nexmark_q0_vs_loop "$RATIO_Q0" "q0 (p=1) per core / the generator loop, median of run pairs"

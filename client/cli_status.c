@@ -103,7 +103,7 @@ static void progress_text(const Flint__Rpc__JobDetails *d, char *buf, size_t len
     fmt_num(d->records_in_per_second, in, sizeof in);
     fmt_num(d->records_out_per_second, out, sizeof out);
     fmt_checkpoint(d, cp, sizeof cp);
-    snprintf(buf, len, "%-10s %8s  in %6s rec/s  out %6s rec/s  %s", d->state ? d->state : "?", el, in, out, cp);
+    snprintf(buf, len, "%-10.16s %8s  in %6.16s rec/s  out %6.16s rec/s  %.120s", d->state ? d->state : "?", el, in, out, cp);
 }
 
 /* ---- progress of flint run -------------------------------------------------------------------------- */
@@ -200,7 +200,7 @@ int cli_status(cli *c) {
            "RECORDS IN", "RECORDS OUT", "IN/S", "OUT/S", "BACKPRESSURE", "BUSY", "WATERMARK");
     for (size_t i = 0; i < d->n_vertices; i++) {
         const Flint__Rpc__VertexStatus *v = d->vertices[i];
-        char name[NAME_WIDTH + 1], ri[32], ro[32], rin[32], rout[32], bp[32], busy[16], wm[32];
+        char name[NAME_WIDTH + 1], ri[32], ro[32], rin[32], rout[32], bp[32], busy[24], wm[32];
         cut(v->name, name, NAME_WIDTH);
         fmt_num((double)v->read_records, ri, sizeof ri);
         fmt_num((double)v->write_records, ro, sizeof ro);

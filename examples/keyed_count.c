@@ -1,6 +1,7 @@
 /* KeyedCount: counts the occurrences of each key of a text file, exactly once across failures.
  *
- *   flint run build/examples/keyed_count.so --input FILE --output DIR [--records-per-second N]
+ *   flint run build/examples/keyed_count.so --input FILE --output DIR [--input FILE2 --output DIR2 ...]
+ *                                           [--records-per-second N]
  *
  * Each line of FILE is a key (surrounding blanks dropped, empty lines skipped). For every line the
  * job writes "<key> <n>" where n counts that key's lines so far, so for a key seen n times the
@@ -9,8 +10,11 @@
  * exactly-once file sink (part files DIR/part-<subtask>-<n>, committed when a checkpoint
  * completes): with checkpointing on (-D execution.checkpointing.interval=200ms) the committed
  * output stays exact when taskmanagers fail and the job restarts from its latest checkpoint.
- * --records-per-second limits the source's rate (so that a test can kill a taskmanager mid-run).
- * Operators carry uids, so savepoints restore into the job at another parallelism. */
+ * --records-per-second limits each source's rate (so that a test can kill a taskmanager mid-run).
+ * Each further --input/--output pair adds an independent pipeline of its own (a bounded job whose
+ * pipelines, and so sink subtasks, finish at different times). Operators carry uids (those of the
+ * first pipeline unsuffixed), so savepoints restore into the job at another parallelism. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,16 +77,38 @@ void count_key(flint_ctx *ctx, const flint_row *in, flint_collector *out) {
     flint_emit(out);
 }
 
-static const char usage[] = "usage: keyed_count.so --input FILE --output DIR [--records-per-second N]";
+#define MAX_PIPELINES 8
+
+static const char usage[] =
+    "usage: keyed_count.so --input FILE --output DIR [--input FILE --output DIR ...] [--records-per-second N]";
+
+/* The uid of operator what of pipeline i: "keyed-count-<what>", then "...-<what>-<i>". */
+static const char *uid(char *buf, size_t len, const char *what, int i) {
+    if (i == 0) snprintf(buf, len, "keyed-count-%s", what);
+    else snprintf(buf, len, "keyed-count-%s-%d", what, i);
+    return buf;
+}
+
+/* One pipeline: lines of input, keyed counts into output. */
+static void pipeline(flint_env *env, const char *input, const char *output, double rps, int i) {
+    char u[64];
+    flint_stream *lines = flint_uid(flint_source_text_file_rate(env, input, rps), uid(u, sizeof u, "source", i));
+    flint_stream *keys = flint_uid(flint_name(flint_flat_map(lines, FLINT_FN(parse_key), "key STRING"), "Parse"),
+                                   uid(u, sizeof u, "parse", i));
+    flint_stream *counts = flint_keyed_process(flint_key_by(keys, "key"), FLINT_FN(count_key), (flint_fn){0},
+                                               "key STRING, n BIGINT");
+    counts = flint_with_close(flint_with_open(flint_name(counts, "Count"), FLINT_FN(count_open)),
+                              FLINT_FN(count_close));
+    flint_uid(counts, uid(u, sizeof u, "count", i));
+    flint_uid(flint_sink_file_exactly_once(counts, output), uid(u, sizeof u, "sink", i));
+}
 
 int flint_job_main(flint_env *env, int argc, char **argv) {
-    const char *input = NULL, *output = NULL, *rate = NULL;
+    const char *inputs[MAX_PIPELINES], *outputs[MAX_PIPELINES], *rate = NULL;
+    int n_in = 0, n_out = 0;
     for (int i = 1; i < argc; i++) {
-        const char **dst = strcmp(argv[i], "--input") == 0 ? &input
-                           : strcmp(argv[i], "--output") == 0 ? &output
-                           : strcmp(argv[i], "--records-per-second") == 0 ? &rate
-                                                                          : NULL;
-        if (!dst) {
+        bool in = strcmp(argv[i], "--input") == 0, out = strcmp(argv[i], "--output") == 0;
+        if (!in && !out && strcmp(argv[i], "--records-per-second") != 0) {
             flint_env_fail(env, "unknown argument '%s'; %s", argv[i], usage);
             return FLINT_INVALID;
         }
@@ -90,22 +116,21 @@ int flint_job_main(flint_env *env, int argc, char **argv) {
             flint_env_fail(env, "argument '%s' needs a value; %s", argv[i], usage);
             return FLINT_INVALID;
         }
-        *dst = argv[++i];
+        if ((in && n_in == MAX_PIPELINES) || (out && n_out == MAX_PIPELINES)) {
+            flint_env_fail(env, "at most %d pipelines (--input/--output pairs)", MAX_PIPELINES);
+            return FLINT_INVALID;
+        }
+        const char *v = argv[++i];
+        if (in) inputs[n_in++] = v;
+        else if (out) outputs[n_out++] = v;
+        else rate = v;
     }
     char *end = NULL;
     double rps = rate ? strtod(rate, &end) : 0;
-    if (!input || !output || (rate && (*end || !(rps > 0)))) {
-        flint_env_fail(env, "%s (N > 0)", usage);
+    if (!n_in || n_in != n_out || (rate && (*end || !(rps > 0)))) {
+        flint_env_fail(env, "%s (as many --input as --output, N > 0)", usage);
         return FLINT_INVALID;
     }
-    flint_stream *lines = flint_uid(flint_source_text_file_rate(env, input, rps), "keyed-count-source");
-    flint_stream *keys = flint_uid(flint_name(flint_flat_map(lines, FLINT_FN(parse_key), "key STRING"), "Parse"),
-                                   "keyed-count-parse");
-    flint_stream *counts = flint_keyed_process(flint_key_by(keys, "key"), FLINT_FN(count_key), (flint_fn){0},
-                                               "key STRING, n BIGINT");
-    counts = flint_with_close(flint_with_open(flint_name(counts, "Count"), FLINT_FN(count_open)),
-                              FLINT_FN(count_close));
-    flint_uid(counts, "keyed-count-count");
-    flint_uid(flint_sink_file_exactly_once(counts, output), "keyed-count-sink");
+    for (int i = 0; i < n_in; i++) pipeline(env, inputs[i], outputs[i], rps, i);
     return flint_execute(env, "Keyed Count");
 }

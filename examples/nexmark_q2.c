@@ -4,14 +4,10 @@
  *
  *   flint run build/examples/nexmark_q2.so --events N [--rate R] [--seed S] [--output DIR]
  *
- * --events N: events generated over all source subtasks (of every type: the 46 bids of each 50;
- * -1 runs until canceled); --rate R: events per second over all subtasks (default: as fast as
- * possible); --seed S: the generator's seed (default 0); --output DIR: write the rows as text
- * part files to DIR instead of discarding them (the blackhole sink). See docs/nexmark.md. */
-#include <stdlib.h>
-#include <string.h>
-
+ * Arguments: examples/nexmark_args.h; see docs/nexmark.md. */
 #include <flint/flint.h>
+
+#include "nexmark_args.h"
 
 /* Keep the bids of auctions whose id is a multiple of 123. */
 bool nexmark_q2_select(flint_ctx *ctx, const flint_row *in) {
@@ -26,62 +22,12 @@ void nexmark_q2_project(flint_ctx *ctx, const flint_row *in, flint_row_builder *
     flint_row_copy_field(out, 1, in, 2);
 }
 
-#define USAGE "usage: nexmark_q2.so --events N [--rate R] [--seed S] [--output DIR]"
-
-typedef struct nexmark_args {
-    int64_t events, seed;
-    double rate;
-    const char *output;
-} nexmark_args;
-
-static int parse_args(flint_env *env, int argc, char **argv, nexmark_args *a) {
-    bool have_events = false;
-    a->events = -1, a->seed = 0, a->rate = 0, a->output = NULL;
-    for (int i = 1; i < argc; i += 2) {
-        const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
-        char *end = NULL;
-        if (!val) {
-            flint_env_fail(env, "argument '%s' needs a value; " USAGE, opt);
-            return FLINT_INVALID;
-        }
-        if (strcmp(opt, "--events") == 0) {
-            a->events = strtoll(val, &end, 10);
-            have_events = true;
-        } else if (strcmp(opt, "--seed") == 0) {
-            a->seed = strtoll(val, &end, 10);
-        } else if (strcmp(opt, "--rate") == 0) {
-            a->rate = strtod(val, &end);
-            if (a->rate < 0) end = NULL;
-        } else if (strcmp(opt, "--output") == 0) {
-            a->output = val;
-            continue;
-        } else {
-            flint_env_fail(env, "unknown argument '%s'; " USAGE, opt);
-            return FLINT_INVALID;
-        }
-        if (!end || end == val || *end) {
-            flint_env_fail(env, "%s: '%s' is not a valid %s; " USAGE, opt, val,
-                           strcmp(opt, "--rate") == 0 ? "non-negative number" : "integer");
-            return FLINT_INVALID;
-        }
-    }
-    if (!have_events) {
-        flint_env_fail(env, "--events is required (-1 for an unbounded run); " USAGE);
-        return FLINT_INVALID;
-    }
-    return FLINT_OK;
+/* The query over the bids. */
+static flint_stream *nexmark_q2(flint_stream *bids) {
+    flint_stream *kept = flint_name(flint_filter(bids, FLINT_FN(nexmark_q2_select)), "Q2: auction % 123 = 0");
+    return flint_name(flint_map(kept, FLINT_FN(nexmark_q2_project), "auction BIGINT, price BIGINT"), "Q2: Selection");
 }
 
 int flint_job_main(flint_env *env, int argc, char **argv) {
-    nexmark_args a;
-    if (parse_args(env, argc, argv, &a)) return FLINT_INVALID;
-    flint_stream *bids = flint_source_nexmark(env, "bid", a.events, a.rate, a.seed);
-    flint_stream *kept = flint_name(flint_filter(bids, FLINT_FN(nexmark_q2_select)), "Q2: auction % 123 = 0");
-    flint_stream *out = flint_name(flint_map(kept, FLINT_FN(nexmark_q2_project), "auction BIGINT, price BIGINT"),
-                                   "Q2: Selection");
-    if (a.output)
-        flint_sink_text_file(out, a.output);
-    else
-        flint_sink_blackhole(out);
-    return flint_execute(env, "Nexmark Q2");
+    return nexmark_query_main(env, argc, argv, "nexmark_q2.so", "Nexmark Q2", nexmark_q2);
 }

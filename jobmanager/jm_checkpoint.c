@@ -72,6 +72,7 @@ int jm_cp_config_load(const flint_config *cfg, jm_cp_config *out, flint_err *err
     out->max_concurrent = (int)config_int(cfg, CFG_CHECKPOINTING_MAX_CONCURRENT);
     out->tolerable_failed = (int)config_int(cfg, CFG_CHECKPOINTING_TOLERABLE_FAILED);
     out->num_retained = (int)config_int(cfg, CFG_STATE_CHECKPOINTS_NUM_RETAINED);
+    out->after_tasks_finish = config_bool(cfg, CFG_CHECKPOINTING_AFTER_TASKS_FINISH);
     const char *ret = config_str(cfg, CFG_CHECKPOINTING_RETENTION);
     if (!strcasecmp(ret, "NO_EXTERNALIZED_CHECKPOINTS"))
         out->retention = JM_CP_NO_EXTERNALIZED;
@@ -288,6 +289,13 @@ typedef struct cp_completed {
     jm_cp_record *rec;            /* its history record, if still in the history (not owned) */
 } cp_completed;
 
+/* An execution's acknowledgement in the latest completed checkpoint (for tasks that finish). */
+typedef struct cp_last {
+    char exec_id[33];
+    Flint__Checkpoint__AcknowledgeCheckpoint *ack;   /* owned; NULL when none */
+    char *dir;                    /* the checkpoint's directory its relative paths lie in */
+} cp_last;
+
 typedef struct summary_ring {
     int64_t v[JM_CP_SUMMARY];
     int n, head;
@@ -305,6 +313,7 @@ struct jm_cp {
     cp_completed **completed;     /* oldest first */
     int n_completed;
     shared_reg reg;
+    cp_last *last;                /* [job->n_execs], job order (vertices, then subtasks) */
     /* periodic triggering */
     bool armed;
     int64_t next_trigger_ms;
@@ -343,6 +352,7 @@ jm_cp *jm_cp_new(jm_job *job, const jm_cp_config *c, const jm_cp_ops *ops, void 
     cp->last_completion_ms = -1;
     cp->next_trigger_ms = -1;
     cp->last_state = job->state;
+    cp->last = xcalloc((size_t)job->n_execs + 1, sizeof *cp->last);
     return cp;
 }
 
@@ -385,6 +395,11 @@ void jm_cp_free(jm_cp *cp) {
     for (int i = 0; i < cp->n_completed; i++) completed_free(cp->completed[i]);
     free(cp->completed);
     reg_free(&cp->reg);
+    for (int i = 0; i < cp->job->n_execs; i++) {
+        if (cp->last[i].ack) flint__checkpoint__acknowledge_checkpoint__free_unpacked(cp->last[i].ack, NULL);
+        free(cp->last[i].dir);
+    }
+    free(cp->last);
     for (int i = 0; i < cp->n_history; i++) record_free(cp->history[i]);
     free(cp->history);
     record_free(cp->latest_completed);
@@ -527,10 +542,57 @@ static jm_exec *task_exec(jm_cp *cp, const cp_task *t) {
     return strcmp(ex->id, t->exec_id) == 0 ? ex : NULL;
 }
 
-static bool all_running(const jm_job *job) {
-    for (int i = 0; i < job->n_vertices; i++)
-        for (int s = 0; s < job->vertices[i].parallelism; s++)
-            if (job->vertices[i].execs[s].state != JM_EXEC_RUNNING) return false;
+/* The acknowledgement a finished execution ex (index i in job order) contributes to new
+ * checkpoints: its last one, taken after its end of data (with checkpoints after tasks finish,
+ * a task finishes only once such a checkpoint completed). NULL when it has none. */
+static const cp_last *finished_ack(const jm_cp *cp, int i, const jm_exec *ex) {
+    const cp_last *l = &cp->last[i];
+    if (!cp->c.after_tasks_finish || ex->state != JM_EXEC_FINISHED || !l->ack) return NULL;
+    return strcmp(l->exec_id, ex->id) == 0 ? l : NULL;
+}
+
+/* Whether a checkpoint of type can start: every task RUNNING, or (checkpoints only) FINISHED with
+ * an acknowledgement to reuse while some task still runs. */
+static bool tasks_ready(const jm_cp *cp, int type) {
+    const jm_job *job = cp->job;
+    bool running = false;
+    for (int v = 0, i = 0; v < job->n_vertices; v++)
+        for (int s = 0; s < job->vertices[v].parallelism; s++, i++) {
+            const jm_exec *ex = &job->vertices[v].execs[s];
+            if (ex->state == JM_EXEC_RUNNING) {
+                running = true;
+                continue;
+            }
+            if (is_savepoint_type(type) || !finished_ack(cp, i, ex)) return false;
+        }
+    return running;
+}
+
+/* A FINISHED task of job, or NULL. */
+static const jm_exec *finished_task(const jm_job *job) {
+    for (int v = 0; v < job->n_vertices; v++)
+        for (int s = 0; s < job->vertices[v].parallelism; s++)
+            if (job->vertices[v].execs[s].state == JM_EXEC_FINISHED) return &job->vertices[v].execs[s];
+    return NULL;
+}
+
+/* Whether the running task ex is triggered (Flink's checkpoint plan): a source, or (checkpoints
+ * after tasks finish) a task whose every upstream subtask finished, which no barrier can reach
+ * through the network any more. */
+static bool trigger_target(const jm_cp *cp, const jm_exec *ex) {
+    const jm_vertex *jv = ex->vertex;
+    if (ex->state != JM_EXEC_RUNNING) return false;
+    if (jv->n_in == 0) return true;
+    if (!cp->c.after_tasks_finish) return false;
+    for (int e = 0; e < jv->n_in; e++) {
+        const jm_vertex *src = jm_job_vertex_by_graph_id(cp->job, jv->in_edges[e]->source_vertex);
+        int *producers = xmalloc((size_t)src->parallelism * sizeof *producers), sub;
+        int n = jm_gate_channels(cp->job, jv->in_edges[e], ex->subtask, producers, &sub);
+        bool finished = true;
+        for (int k = 0; k < n && finished; k++) finished = src->execs[producers[k]].state == JM_EXEC_FINISHED;
+        free(producers);
+        if (!finished) return false;
+    }
     return true;
 }
 
@@ -741,6 +803,48 @@ static void notify_complete(jm_cp *cp, int64_t id, int type, int64_t ts) {
         }
 }
 
+/* Count acknowledgement m of p in its statistics. */
+static void count_ack(cp_pending *p, const Flint__Checkpoint__AcknowledgeCheckpoint *m, jm_time now) {
+    p->n_acked++;
+    jm_cp_record *r = p->rec;
+    r->num_acknowledged_subtasks = p->n_acked;
+    r->latest_ack_timestamp = now.wall_ms;
+    r->end_to_end_duration = now.wall_ms - p->trigger_wall;
+    int64_t size = 0, ckpt = 0;
+    for (size_t o = 0; o < m->n_operators; o++) {
+        size += m->operators[o]->state_size;
+        ckpt += m->operators[o]->checkpointed_size;
+    }
+    if (m->metrics) {
+        if (m->metrics->state_size > size) size = m->metrics->state_size;
+        if (m->metrics->checkpointed_size > ckpt) ckpt = m->metrics->checkpointed_size;
+        r->alignment_buffered += m->metrics->bytes_processed_during_alignment;
+        if (m->metrics->alignment_duration_ms > r->alignment_duration_max)
+            r->alignment_duration_max = m->metrics->alignment_duration_ms;
+        if (m->metrics->sync_duration_ms > r->sync_duration_max) r->sync_duration_max = m->metrics->sync_duration_ms;
+        if (m->metrics->async_duration_ms > r->async_duration_max)
+            r->async_duration_max = m->metrics->async_duration_ms;
+    }
+    r->state_size += size;
+    r->checkpointed_size += ckpt;
+}
+
+/* Remember each task's acknowledgement of completed checkpoint or savepoint p (tasks that finish
+ * later, on its notification, are counted with it in the next checkpoints). p->tasks is in job
+ * order, as cp->last. */
+static void keep_last_acks(jm_cp *cp, cp_pending *p) {
+    assert(p->n_tasks == cp->job->n_execs);
+    for (int i = 0; i < p->n_tasks; i++) {
+        cp_last *l = &cp->last[i];
+        if (l->ack) flint__checkpoint__acknowledge_checkpoint__free_unpacked(l->ack, NULL);
+        free(l->dir);
+        snprintf(l->exec_id, sizeof l->exec_id, "%s", p->tasks[i].exec_id);
+        l->ack = p->tasks[i].ack;
+        p->tasks[i].ack = NULL;
+        l->dir = xstrdup(p->dir);
+    }
+}
+
 /* Every task acknowledged p: write its metadata, store it, notify. */
 static void complete_pending(jm_cp *cp, cp_pending *p, jm_time now) {
     bool sp = is_savepoint_type(p->type);
@@ -795,6 +899,7 @@ static void complete_pending(jm_cp *cp, cp_pending *p, jm_time now) {
         }
     }
     notify_complete(cp, p->id, p->type, p->trigger_wall);
+    keep_last_acks(cp, p);
     int t = p->trigger;
     int type = p->type;
     pending_free(p);
@@ -815,13 +920,91 @@ static void complete_pending(jm_cp *cp, cp_pending *p, jm_time now) {
 
 /* ---- triggering ------------------------------------------------------------------------------ */
 
+/* Copy file src to dst (a new file). */
+static int copy_file(const char *src, const char *dst) {
+    FILE *in = fopen(src, "rb"), *out = in ? fopen(dst, "wbx") : NULL;
+    char buf[65536];
+    size_t n;
+    int rc = in && out ? 0 : -1;
+    while (!rc && (n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) rc = -1;
+    if (in && ferror(in)) rc = -1;
+    if (out && (fflush(out) != 0 || fsync(fileno(out)) != 0)) rc = -1;
+    int e = errno;
+    if (in) fclose(in);
+    if (out && fclose(out) != 0) rc = -1;
+    errno = e;
+    return rc;
+}
+
+/* Link (across file systems: copy) the file of h, a path relative to from, into to under the
+ * same name. */
+static int link_handle(const Flint__Checkpoint__StreamStateHandle *h, const char *from, const char *to,
+                       flint_err *err) {
+    if (!h || !h->path || !h->path[0] || h->path[0] == '/') return 0;   /* inline, or absolute: stays */
+    char *src = xasprintf("%s/%s", from, h->path), *dst = xasprintf("%s/%s", to, h->path);
+    int rc = 0;
+    if (link(src, dst) != 0 && errno != EEXIST && (errno != EXDEV || copy_file(src, dst) != 0))
+        rc = flint_err_set(err, FLINT_IO, "cannot link %s to %s: %s", src, dst, strerror(errno));
+    free(src);
+    free(dst);
+    return rc;
+}
+
+/* Link every file of ack that lies in from (relative paths) into to. */
+static int link_ack_files(const Flint__Checkpoint__AcknowledgeCheckpoint *ack, const char *from, const char *to,
+                          flint_err *err) {
+    int rc = 0;
+    for (size_t o = 0; o < ack->n_operators && !rc; o++) {
+        const Flint__Checkpoint__OperatorSubtaskState *st = ack->operators[o];
+        for (size_t k = 0; k < st->n_keyed_state && !rc; k++) {
+            const Flint__Checkpoint__KeyedStateHandle *kh = st->keyed_state[k];
+            rc = link_handle(kh->file, from, to, err);
+            if (!rc) rc = link_handle(kh->meta_data, from, to, err);
+            for (size_t f = 0; f < kh->n_private_files && !rc; f++)
+                rc = link_handle(kh->private_files[f]->handle, from, to, err);
+        }
+        for (size_t k = 0; k < st->n_operator_state && !rc; k++)
+            rc = link_handle(st->operator_state[k]->file, from, to, err);
+    }
+    return rc;
+}
+
+/* Checkpoints after tasks finished: each finished task of p counts as acknowledged with its last
+ * acknowledgement (taken after its end of data: restoring it replays nothing), its files linked
+ * into p's directory so that they outlive the checkpoint they were written for. */
+static int reuse_finished(jm_cp *cp, cp_pending *p, jm_time now, flint_err *err) {
+    for (int i = 0; i < p->n_tasks; i++) {
+        jm_exec *ex = task_exec(cp, &p->tasks[i]);
+        const cp_last *l = ex ? finished_ack(cp, i, ex) : NULL;
+        if (!l) continue;
+        int rc = link_ack_files(l->ack, l->dir, p->dir, err);
+        if (rc) return rc;
+        Flint__Checkpoint__AcknowledgeCheckpoint *a = jm_msg_copy(l->ack);
+        a->checkpoint_id = p->id;
+        if (a->metrics) flint__checkpoint__subtask_checkpoint_metrics__free_unpacked(a->metrics, NULL);
+        a->metrics = NULL;   /* nothing was written, aligned or waited for */
+        for (size_t o = 0; o < a->n_operators; o++) a->operators[o]->checkpointed_size = 0;
+        p->tasks[i].ack = a;
+        count_ack(p, a, now);
+    }
+    return 0;
+}
+
 static int trigger(jm_cp *cp, int type, const char *sp_dir, int trigger_idx, jm_time now, int64_t *out_id,
                    flint_err *err) {
     jm_job *job = cp->job;
     if (job->state != JM_JOB_RUNNING)
         return flint_err_set(err, FLINT_STATE, "Job %s is %s, not RUNNING: no %s can be taken", job->id,
                              jm_job_state_name(job->state), is_savepoint_type(type) ? "savepoint" : "checkpoint");
-    if (!all_running(job))
+    const jm_exec *fin = is_savepoint_type(type) ? finished_task(job) : NULL;
+    if (fin) {
+        char task[300];
+        jm_exec_task_name(fin, task, sizeof task);
+        return flint_err_set(err, FLINT_STATE, "Job %s cannot take a savepoint: task %s has FINISHED (savepoints "
+                             "need every task RUNNING; checkpoints go on)", job->id, task);
+    }
+    if (!tasks_ready(cp, type))
         return flint_err_set(err, FLINT_STATE, "Not all required tasks of job %s are currently running", job->id);
     cp_pending *p = XNEW(cp_pending);
     p->id = cp->next_id++;
@@ -870,6 +1053,10 @@ static int trigger(jm_cp *cp, int type, const char *sp_dir, int trigger_idx, jm_
         free(d);
         return 0;
     }
+    if (reuse_finished(cp, p, now, &e)) {
+        abort_and_check(cp, p, CP_REASON(IO_ERROR), e.msg, now);
+        return 0;
+    }
     log_debug("Triggering %s %" PRId64 " of job %s", type_name(type), p->id, job->id);
     Flint__Checkpoint__TriggerCheckpoint m = FLINT__CHECKPOINT__TRIGGER_CHECKPOINT__INIT;
     m.job_id = job->id;
@@ -883,9 +1070,9 @@ static int trigger(jm_cp *cp, int type, const char *sp_dir, int trigger_idx, jm_
     int64_t id = p->id;
     for (int v = 0; v < job->n_vertices; v++) {
         jm_vertex *jv = &job->vertices[v];
-        if (jv->n_in > 0) continue;
         for (int s = 0; s < jv->parallelism; s++) {
             jm_exec *ex = &jv->execs[s];
+            if (!trigger_target(cp, ex)) continue;   /* finished (acknowledged already), or a barrier comes */
             m.execution_id = ex->id;
             flint_err te = {0};
             int rc = cp->ops.trigger ? cp->ops.trigger(cp->ud, job, ex, &m, &te)
@@ -980,28 +1167,7 @@ int jm_cp_acknowledge(jm_cp *cp, const Flint__Checkpoint__AcknowledgeCheckpoint 
         }
     }
     t->ack = jm_msg_copy(m);
-    p->n_acked++;
-    jm_cp_record *r = p->rec;
-    r->num_acknowledged_subtasks = p->n_acked;
-    r->latest_ack_timestamp = now.wall_ms;
-    r->end_to_end_duration = now.wall_ms - p->trigger_wall;
-    int64_t size = 0, ckpt = 0;
-    for (size_t o = 0; o < m->n_operators; o++) {
-        size += m->operators[o]->state_size;
-        ckpt += m->operators[o]->checkpointed_size;
-    }
-    if (m->metrics) {
-        if (m->metrics->state_size > size) size = m->metrics->state_size;
-        if (m->metrics->checkpointed_size > ckpt) ckpt = m->metrics->checkpointed_size;
-        r->alignment_buffered += m->metrics->bytes_processed_during_alignment;
-        if (m->metrics->alignment_duration_ms > r->alignment_duration_max)
-            r->alignment_duration_max = m->metrics->alignment_duration_ms;
-        if (m->metrics->sync_duration_ms > r->sync_duration_max) r->sync_duration_max = m->metrics->sync_duration_ms;
-        if (m->metrics->async_duration_ms > r->async_duration_max)
-            r->async_duration_max = m->metrics->async_duration_ms;
-    }
-    r->state_size += size;
-    r->checkpointed_size += ckpt;
+    count_ack(p, m, now);
     if (p->n_acked == p->n_tasks) complete_pending(cp, p, now);
     return 0;
 }
@@ -1106,6 +1272,28 @@ void jm_cp_job_state(jm_cp *cp, jm_time now) {
         }
     }
     if (terminal) apply_retention(cp, st);
+}
+
+void jm_cp_task_state(jm_cp *cp, const jm_exec *ex, jm_exec_state old, jm_time now) {
+    if (old != JM_EXEC_RUNNING || ex->state == JM_EXEC_RUNNING) return;
+    int reason = ex->state == JM_EXEC_FINISHED ? CP_REASON(NOT_ALL_TASKS_RUNNING) : CP_REASON(JOB_FAILOVER);
+    for (int i = 0; i < cp->n_pending;) {
+        cp_pending *p = cp->pending[i];
+        const cp_task *t = find_task(p, ex->id);
+        if (!t || t->ack) {
+            i++;
+            continue;
+        }
+        char task[300];
+        jm_exec_task_name(ex, task, sizeof task);
+        char *msg = xasprintf("Task %s switched to %s before it acknowledged %s %" PRId64, task,
+                              jm_exec_state_name(ex->state), is_savepoint_type(p->type) ? "savepoint" : "checkpoint",
+                              p->id);
+        bool counted = abort_pending(cp, p, reason, msg, now);   /* removes p from cp->pending */
+        assert(!counted);
+        (void)counted;
+        free(msg);
+    }
 }
 
 void jm_cp_tick(jm_cp *cp, jm_time now) {

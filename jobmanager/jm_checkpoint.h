@@ -1,5 +1,6 @@
 /* The checkpoint coordinator of one job (Flink's CheckpointCoordinator): periodic triggers at the
- * source tasks every execution.checkpointing.interval, pending checkpoints collecting the
+ * source tasks every execution.checkpointing.interval (after tasks finished, also at the running
+ * tasks whose upstream tasks all finished), pending checkpoints collecting the
  * acknowledgements of every task, aborts (timeout, decline, failed trigger, failover) with
  * NotifyCheckpointAborted, execution.checkpointing.min-pause, .max-concurrent-checkpoints and
  * .tolerable-failed-checkpoints, completion (the _metadata file written atomically, then
@@ -40,6 +41,8 @@ typedef struct jm_cp_config {
     bool exactly_once;            /* execution.checkpointing.mode */
     int64_t timeout_ms, min_pause_ms;
     int max_concurrent, tolerable_failed, num_retained;
+    bool after_tasks_finish;      /* checkpoints-after-tasks-finish.enabled: finished tasks count as
+                                   * acknowledged with their last state (docs/checkpointing-protocol.md) */
     jm_cp_retention retention;
     char checkpoints_dir[1024];   /* state.checkpoints.dir, or <io.tmp.dirs>/flint-checkpoints */
     bool checkpoints_dir_default; /* state.checkpoints.dir was empty */
@@ -141,6 +144,11 @@ const char *jm_cp_shared_dir(const jm_cp *cp);
  * (JOB_FAILOVER) and stops the periodic trigger; RUNNING (re)starts it, first trigger one
  * interval later; a terminal state applies the retention policy. */
 void jm_cp_job_state(jm_cp *cp, jm_time now);
+/* A task's state changed from old (call after every change): a task that left RUNNING while a
+ * pending checkpoint still waits for its acknowledgement aborts that checkpoint at once
+ * (NOT_ALL_TASKS_RUNNING when it finished, JOB_FAILOVER when it failed or was canceled; neither
+ * counts) instead of leaving it pending until it expires. */
+void jm_cp_task_state(jm_cp *cp, const jm_exec *ex, jm_exec_state old, jm_time now);
 /* Timeouts, periodic triggers, stop-with-savepoint deadlines. Call every ~100 ms. */
 void jm_cp_tick(jm_cp *cp, jm_time now);
 

@@ -79,11 +79,18 @@ static void op_state_changed(void *ud, jm_job *job, jm_job_state old, jm_time no
     if (m->cp) jm_cp_job_state(m->cp, now);
 }
 
+static void op_task_state_changed(void *ud, jm_job *job, jm_exec *ex, jm_exec_state old, jm_time now) {
+    jm_master *m = ud;
+    (void)job;
+    if (m->cp) jm_cp_task_state(m->cp, ex, old, now);
+}
+
 static const jm_job_ops job_ops = {.cancel_task = op_cancel_task,
                                    .terminal = op_terminal,
                                    .should_restart = op_should_restart,
                                    .restart = op_restart,
-                                   .state_changed = op_state_changed};
+                                   .state_changed = op_state_changed,
+                                   .task_state_changed = op_task_state_changed};
 
 /* ---- checkpoint ops: the coordinator's way out ---- */
 
@@ -288,6 +295,7 @@ int jm_dispatcher_submit_opts(jm_dispatcher *d, const Flint__Graph__JobGraph *gr
     m->tcc.mode = cpc.exactly_once ? FLINT__CHECKPOINT__CHECKPOINTING_MODE__EXACTLY_ONCE
                                    : FLINT__CHECKPOINT__CHECKPOINTING_MODE__AT_LEAST_ONCE;
     m->tcc.interval_ms = cpc.interval_ms;
+    m->tcc.final_checkpoints = cpc.interval_ms > 0 && cpc.after_tasks_finish;
     m->tcc.incremental = cpc.incremental;
     m->tcc.state_backend = xstrdup(cpc.backend);
     m->cp = jm_cp_new(job, &cpc, &cp_ops, m);

@@ -359,9 +359,11 @@ static void exec_set_state(jm_job *job, jm_exec *ex, jm_exec_state st, jm_time n
     jm_exec_location(ex, loc, sizeof loc);
     log_info("%s (%s) switched from %s to %s%s%s.", task, ex->id, jm_exec_state_name(ex->state),
              jm_exec_state_name(st), ex->has_location ? " on " : "", ex->has_location ? loc : "");
+    jm_exec_state old = ex->state;
     ex->state = st;
     ex->timestamps[st] = now.wall_ms;
     job->last_modification = now.wall_ms;
+    if (job->ops.task_state_changed) job->ops.task_state_changed(job->ops_ud, job, ex, old, now);
 }
 
 static int add_exception(jm_job *job, const char *name, const char *message, const char *task,

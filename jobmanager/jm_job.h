@@ -153,6 +153,9 @@ typedef struct jm_job_ops {
     /* The job's state changed (old state given); called after the change, before the tasks are
      * canceled. Must not call back into the job. */
     void (*state_changed)(void *ud, jm_job *job, jm_job_state old, jm_time now);
+    /* A task's state changed (old state given); called after the change. Must not call back
+     * into the job. */
+    void (*task_state_changed)(void *ud, jm_job *job, jm_exec *ex, jm_exec_state old, jm_time now);
 } jm_job_ops;
 
 struct jm_restore;

@@ -652,6 +652,7 @@ static Flint__Checkpoint__OperatorRestore *restore_operator(const Flint__Checkpo
     r->operator_id = xstrdup(o->operator_id);
     int oldp = o->parallelism;
     int64_t split_k = 0, commit_k = 0;
+    bool has_splits = false;
     for (int s = 0; s < oldp; s++) {
         const Flint__Checkpoint__OperatorSubtaskState *st = subs[s];
         if (!st) continue;
@@ -661,6 +662,7 @@ static Flint__Checkpoint__OperatorRestore *restore_operator(const Flint__Checkpo
             absolutize_keyed(dir, h);
             PUSH(r->keyed_state, r->n_keyed_state, h);
         }
+        has_splits |= st->n_source_splits > 0;
         for (size_t k = 0; k < st->n_source_splits; k++, split_k++)
             if (oldp == p ? s == i : split_k % p == i)
                 PUSH(r->source_splits, r->n_source_splits, jm_msg_copy(st->source_splits[k]));
@@ -670,7 +672,9 @@ static Flint__Checkpoint__OperatorRestore *restore_operator(const Flint__Checkpo
     }
     restore_operator_state(o, subs, p, i, dir, r);
     free(subs);
-    if (!r->n_keyed_state && !r->n_operator_state && !r->n_source_splits && !r->n_pending_commits) {
+    /* A source whose splits all went to other subtasks still restores, empty (Flink's
+     * isRestored): it owns no split, rather than starting over. */
+    if (!has_splits && !r->n_keyed_state && !r->n_operator_state && !r->n_pending_commits) {
         flint__checkpoint__operator_restore__free_unpacked(r, NULL);
         return NULL;
     }

@@ -614,6 +614,26 @@ flint_stream *flint_process(flint_stream *in, flint_fn fn, const char *out_schem
     return udf_op(in, GRAPH_OP_PROCESS, "process", "Process", fn, true, out_schema);
 }
 
+flint_stream *flint_project(flint_stream *in, const char *fields) {
+    if (!in) return NULL;
+    flint_env *env = in->env;
+    graph_node *n = node_new(env, GRAPH_OP_PROJECT, "project", "Projection");
+    const flint_schema *ins = connect_input(env, n, in);
+    if (!ins) return op_stream(env, n);
+    int from[FLINT_MAX_FIELDS];
+    flint_err err = {0};
+    int k = row_key_fields_parse(ins, fields, from, FLINT_MAX_FIELDS, &err);
+    if (k < 0) {
+        node_fail(n, env, "fields \"%s\": %s", fields ? fields : "", err.msg);
+        return op_stream(env, n);
+    }
+    n->out_schema = flint_schema_select(ins, from, k);
+    char buf[FLINT_MAX_FIELDS * 6];
+    row_key_indexes_format(from, k, buf, sizeof buf);
+    graph_kvs_set(&n->params, "fields", buf);
+    return op_stream(env, n);
+}
+
 flint_stream *flint_union(flint_stream *a, flint_stream *b) {
     if (!a || !b) return a ? a : b;
     flint_env *env = a->env;

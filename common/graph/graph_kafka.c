@@ -544,6 +544,39 @@ static const char *indexes_text(const int *idx, int n, char *buf, size_t cap) {
     return buf;
 }
 
+/* Record headers: static ones as params "header.<name>", the headers field as "headers.field".
+ * Returns the headers field's index, -1 without one. */
+static int sink_headers(flint_env *env, graph_node *n, const flint_schema *s, const flint_kafka_sink_options *o) {
+    for (int i = 0; o->headers && o->headers[i]; i += 2) {
+        const char *name = o->headers[i], *v = o->headers[i + 1];
+        if (!v) {
+            graph_node_fail(n, env, "header '%s' has no value (headers are name, value pairs ending in NULL)", name);
+            break;
+        }
+        if (!*name) {
+            graph_node_fail(n, env, "a header without a name");
+            continue;
+        }
+        char *key = xasprintf("header.%s", name);
+        graph_kvs_set(&n->params, key, v);
+        free(key);
+    }
+    if (!o->headers_field || !s) return -1;
+    int f = flint_schema_field_index(s, o->headers_field);
+    if (f < 0) {
+        graph_node_fail(n, env, "headers field '%s' not found in (%s)", o->headers_field, flint_schema_text(s));
+        return -1;
+    }
+    flint_type t = flint_schema_field_type(s, f);
+    if (t != FLINT_STRING && t != FLINT_BYTES) {
+        graph_node_fail(n, env, "headers field '%s' is %s; expected STRING or BYTES (a JSON object)", o->headers_field,
+                        flint_type_name(t));
+        return -1;
+    }
+    set_int(n, "headers.field", f);
+    return f;
+}
+
 flint_stream *flint_sink_kafka(flint_stream *in, const flint_kafka_sink_options *o) {
     if (!in) return NULL;
     flint_env *env = in->env;
@@ -579,6 +612,7 @@ flint_stream *flint_sink_kafka(flint_stream *in, const flint_kafka_sink_options 
             set_int(n, "topic.field", topic_field);
     }
 
+    int headers_field = sink_headers(env, n, s, o);
     char buf[FLINT_MAX_FIELDS * 6];
     int kidx[FLINT_MAX_FIELDS], nk = 0;
     if (o->key_fields && s) {
@@ -594,12 +628,13 @@ flint_stream *flint_sink_kafka(flint_stream *in, const flint_kafka_sink_options 
             format_fits(env, n, "key", kf, s, kidx, nk, true);
         }
     }
-    /* Value columns: all but the topic field (and the key fields with value.fields-include EXCEPT_KEY). */
+    /* Value columns: all but the topic and headers fields (and the key fields with
+     * value.fields-include EXCEPT_KEY). */
     const char *inc = prop_get(o->properties, "value.fields-include");
     bool except_key = inc && strcasecmp(inc, "EXCEPT_KEY") == 0;
     int vidx[FLINT_MAX_FIELDS], nv = 0;
     for (int i = 0; i < nf; i++) {
-        if (i == topic_field) continue;
+        if (i == topic_field || i == headers_field) continue;
         bool is_key = false;
         for (int k = 0; k < nk; k++) is_key |= kidx[k] == i;
         if (is_key && except_key) continue;

@@ -193,6 +193,7 @@ static const struct {
     {"numRecordsOut", "The total number of records this task or operator has emitted."},
     {"numRecordsInPerSecond", "The number of records this task or operator receives per second."},
     {"numRecordsOutPerSecond", "The number of records this task or operator sends per second."},
+    {"numRecordsInErrors", "The total number of records a source failed to consume (they did not parse)."},
     {"numBytesIn", "The total number of bytes this task has read from the network."},
     {"numBytesOut", "The total number of bytes this task has written to the network."},
     {"numBytesInPerSecond", "The number of bytes this task reads per second."},

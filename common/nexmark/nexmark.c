@@ -100,42 +100,54 @@ void nexmark_gen_free(nexmark_gen *g) { free(g); }
 
 const nexmark_config *nexmark_gen_config(const nexmark_gen *g) { return &g->cfg; }
 
-int64_t nexmark_timestamp(const nexmark_gen *g, int64_t n) {
-    /* As the benchmark: baseTime + (long)(eventNumber * interEventDelayUs) / 1000. */
+/* As the benchmark: baseTime + (long)(eventNumber * interEventDelayUs) / 1000. Inline here. */
+static inline int64_t timestamp_of(const nexmark_gen *g, int64_t n) {
     return g->cfg.base_time_ms + (int64_t)((double)n * g->cfg.inter_event_delay_us) / 1000;
 }
 
+int64_t nexmark_timestamp(const nexmark_gen *g, int64_t n) { return timestamp_of(g, n); }
+
 /* ---- ids ---------------------------------------------------------------------------------------- */
 
-int64_t nexmark_last_person_id(int64_t n) {
-    int64_t epoch = n / NEXMARK_TOTAL_PROPORTION, offset = n % NEXMARK_TOTAL_PROPORTION;
-    if (offset >= NEXMARK_PERSON_PROPORTION) offset = NEXMARK_PERSON_PROPORTION - 1;
-    return epoch * NEXMARK_PERSON_PROPORTION + offset;
+/* Event n's place in the sequence: its cycle and offset in it (one division), and from them
+ * its type and the last person and auction ids created at or before it. */
+typedef struct place {
+    int64_t n, last_person, last_auction;
+    nexmark_event_type type;
+} place;
+
+static inline place place_of(int64_t n) {
+    int64_t epoch = n / NEXMARK_TOTAL_PROPORTION, offset = n - epoch * NEXMARK_TOTAL_PROPORTION;
+    place p = {.n = n};
+    p.last_person = epoch * NEXMARK_PERSON_PROPORTION +
+                    (offset < NEXMARK_PERSON_PROPORTION ? offset : NEXMARK_PERSON_PROPORTION - 1);
+    if (offset < NEXMARK_PERSON_PROPORTION) {
+        p.type = NEXMARK_PERSON;
+        p.last_auction = (epoch - 1) * NEXMARK_AUCTION_PROPORTION + NEXMARK_AUCTION_PROPORTION - 1;
+    } else if (offset < NEXMARK_PERSON_PROPORTION + NEXMARK_AUCTION_PROPORTION) {
+        p.type = NEXMARK_AUCTION;
+        p.last_auction = epoch * NEXMARK_AUCTION_PROPORTION + offset - NEXMARK_PERSON_PROPORTION;
+    } else {
+        p.type = NEXMARK_BID;
+        p.last_auction = epoch * NEXMARK_AUCTION_PROPORTION + NEXMARK_AUCTION_PROPORTION - 1;
+    }
+    return p;
 }
 
-int64_t nexmark_last_auction_id(int64_t n) {
-    int64_t epoch = n / NEXMARK_TOTAL_PROPORTION, offset = n % NEXMARK_TOTAL_PROPORTION;
-    if (offset < NEXMARK_PERSON_PROPORTION) {
-        epoch--;
-        offset = NEXMARK_AUCTION_PROPORTION - 1;
-    } else if (offset >= NEXMARK_PERSON_PROPORTION + NEXMARK_AUCTION_PROPORTION) {
-        offset = NEXMARK_AUCTION_PROPORTION - 1;
-    } else {
-        offset -= NEXMARK_PERSON_PROPORTION;
-    }
-    return epoch * NEXMARK_AUCTION_PROPORTION + offset;
-}
+int64_t nexmark_last_person_id(int64_t n) { return place_of(n).last_person; }
+
+int64_t nexmark_last_auction_id(int64_t n) { return place_of(n).last_auction; }
 
 /* A random person among the active ones, possibly a few not created yet (base 0). */
-static int64_t next_person_id(rng *r, int64_t n) {
-    int64_t people = nexmark_last_person_id(n) + 1;
+static int64_t next_person_id(rng *r, const place *at) {
+    int64_t people = at->last_person + 1;
     int64_t active = people < NEXMARK_ACTIVE_PEOPLE ? people : NEXMARK_ACTIVE_PEOPLE;
     return people - active + rng_below(r, active + NEXMARK_ID_LEAD);
 }
 
 /* A random auction among those likely in flight, possibly a few not created yet (base 0). */
-static int64_t next_auction_id(rng *r, int64_t n) {
-    int64_t max = nexmark_last_auction_id(n);
+static int64_t next_auction_id(rng *r, const place *at) {
+    int64_t max = at->last_auction;
     int64_t min = max - NEXMARK_IN_FLIGHT_AUCTIONS > 0 ? max - NEXMARK_IN_FLIGHT_AUCTIONS : 0;
     return min + rng_below(r, max - min + 1 + NEXMARK_ID_LEAD);
 }
@@ -224,18 +236,39 @@ static void fill_letters(rng *r, char *dst, uint32_t len) {
 
 #define MIN_STRING_LENGTH 3
 
+#ifdef __SSE2__
+/* Characters from v < 338 in each 16-bit lane (v = u * 338 >> 16 of a random 16-bit u, or
+ * likewise): letter 'a' + v % 26 when v < 312, else other (probability 1/13). */
+static inline __m128i letters_or(__m128i v, char other) {
+    __m128i q = _mm_mulhi_epu16(v, _mm_set1_epi16(2521)); /* v / 26 for every v < 338 */
+    __m128i c = _mm_add_epi16(_mm_sub_epi16(v, _mm_mullo_epi16(q, _mm_set1_epi16(26))), _mm_set1_epi16('a'));
+    __m128i rare = _mm_cmpgt_epi16(v, _mm_set1_epi16(311));
+    return _mm_or_si128(_mm_andnot_si128(rare, c), _mm_and_si128(rare, _mm_set1_epi16(other)));
+}
+#endif
+
 /* The benchmark's nextString: 3 to max-1 characters, each a space with probability 1/13, else a
- * random lowercase letter; leading and trailing spaces trimmed. */
+ * random lowercase letter; leading and trailing spaces trimmed. Character i is v = u * 338 >> 16
+ * (338 = 13 * 26) of the 16-bit part i % 4 of draw i / 4: a space when v >= 312, else letter
+ * v % 26. With SSE2, 8 characters (two draws) per step, the same characters. */
 static nexmark_str next_string(rng *r, int max, area *a) {
-    char *dst = area_room(a, (uint32_t)max);
+    char *dst = area_room(a, (uint32_t)max + 7);
     uint32_t len = MIN_STRING_LENGTH + (uint32_t)rng_below(r, max - MIN_STRING_LENGTH);
+#ifdef __SSE2__
+    for (uint32_t i = 0; i < len; i += 8) {
+        uint64_t x0 = rng_next(r), x1 = i + 4 < len ? rng_next(r) : 0;
+        __m128i c = letters_or(_mm_mulhi_epu16(_mm_set_epi64x((long long)x1, (long long)x0), _mm_set1_epi16(338)), ' ');
+        _mm_storel_epi64((__m128i *)(void *)(dst + i), _mm_packus_epi16(c, c));
+    }
+#else
     uint64_t x = 0;
     for (uint32_t i = 0; i < len; i++) {
         if (i % 4 == 0) x = rng_next(r);
-        uint32_t v = (uint32_t)(((x & 0xffff) * 338) >> 16); /* 338 = 13 * 26 */
+        uint32_t v = (uint32_t)(((x & 0xffff) * 338) >> 16);
         x >>= 16;
         dst[i] = v >= 312 ? ' ' : (char)('a' + v % 26);
     }
+#endif
     uint32_t start = 0;
     while (start < len && dst[start] == ' ') start++;
     while (len > start && dst[len - 1] == ' ') len--;
@@ -286,10 +319,30 @@ static uint32_t put_u64(char *dst, uint64_t v) {
 
 /* "https://www.nexmark.com/<a>/<b>/<c>/item.htm?query=1": three parts of 3 or 4 characters, each
  * '_' with probability 1/13, else a random lowercase letter (the benchmark's nextString(5, '_')),
- * one draw per part. */
+ * one draw per part: its bit 0 says 3 or 4, character i is v = u * 338 >> 15 of the 15 bits u
+ * from bit 4 + 15 i. With SSE2, the 12 characters at once (the same characters). dst has room for
+ * URL_MAX bytes. */
 static uint32_t base_url(rng *r, char *dst) {
     memcpy(dst, URL_PREFIX, sizeof URL_PREFIX - 1);
     uint32_t n = sizeof URL_PREFIX - 1;
+#ifdef __SSE2__
+    uint64_t x[3], u[4] = {0};
+    for (int p = 0; p < 3; p++) {
+        x[p] = rng_next(r);
+        for (int i = 0; i < 4; i++) u[p] |= (x[p] >> (4 + 15 * i) & 0x7fff) << (16 * i);
+    }
+    const __m128i k = _mm_set1_epi16(676); /* u * 338 >> 15 = u * 676 >> 16 */
+    __m128i c0 = letters_or(_mm_mulhi_epu16(_mm_set_epi64x((long long)u[1], (long long)u[0]), k), '_');
+    __m128i c1 = letters_or(_mm_mulhi_epu16(_mm_set_epi64x((long long)u[3], (long long)u[2]), k), '_');
+    char chars[16];
+    _mm_storeu_si128((__m128i *)(void *)chars, _mm_packus_epi16(c0, c1));
+    for (int p = 0; p < 3; p++) {
+        uint32_t len = 3 + (uint32_t)(x[p] & 1);
+        memcpy(dst + n, chars + 4 * p, 4);
+        dst[n + len] = '/';
+        n += len + 1;
+    }
+#else
     for (int p = 0; p < 3; p++) {
         uint64_t x = rng_next(r);
         int len = 3 + (int)(x & 1);
@@ -300,6 +353,7 @@ static uint32_t base_url(rng *r, char *dst) {
         }
         dst[n++] = '/';
     }
+#endif
     memcpy(dst + n, URL_SUFFIX, sizeof URL_SUFFIX - 1);
     return n + (uint32_t)sizeof URL_SUFFIX - 1;
 }
@@ -339,8 +393,8 @@ static const nexmark_str US_CITIES[] = {S("Phoenix"), S("Los Angeles"), S("San F
 static const nexmark_str US_STATES[] = {S("AZ"), S("CA"), S("ID"), S("OR"), S("WA"), S("WY")};
 static const nexmark_str HOT_CHANNELS[] = {S("Google"), S("Facebook"), S("Baidu"), S("Apple")};
 
-static void gen_person(rng *r, int64_t n, int64_t ts, nexmark_person *p, area *a) {
-    p->id = nexmark_last_person_id(n) + NEXMARK_FIRST_PERSON_ID;
+static void gen_person(rng *r, const place *at, int64_t ts, nexmark_person *p, area *a) {
+    p->id = at->last_person + NEXMARK_FIRST_PERSON_ID;
     nexmark_str first = FIRST_NAMES[rng_below(r, COUNT(FIRST_NAMES))];
     nexmark_str last = LAST_NAMES[rng_below(r, COUNT(LAST_NAMES))];
     char *d = area_room(a, first.len + 1 + last.len);
@@ -377,18 +431,18 @@ static void gen_person(rng *r, int64_t n, int64_t ts, nexmark_person *p, area *a
     p->extra = next_extra(r, current, NEXMARK_AVG_PERSON_BYTES, a);
 }
 
-static void gen_auction(const nexmark_gen *g, rng *r, int64_t n, int64_t ts, nexmark_auction *x, area *a) {
-    x->id = nexmark_last_auction_id(n) + NEXMARK_FIRST_AUCTION_ID;
+static void gen_auction(const nexmark_gen *g, rng *r, const place *at, int64_t ts, nexmark_auction *x, area *a) {
+    x->id = at->last_auction + NEXMARK_FIRST_AUCTION_ID;
     int64_t seller;
     if (rng_below(r, NEXMARK_HOT_SELLER_RATIO) > 0)
-        seller = nexmark_last_person_id(n) / NEXMARK_HOT_BATCH * NEXMARK_HOT_BATCH;
+        seller = at->last_person / NEXMARK_HOT_BATCH * NEXMARK_HOT_BATCH;
     else
-        seller = next_person_id(r, n);
+        seller = next_person_id(r, at);
     x->seller = seller + NEXMARK_FIRST_PERSON_ID;
     x->category = NEXMARK_FIRST_CATEGORY_ID + rng_below(r, NEXMARK_NUM_CATEGORIES);
     x->initial_bid = next_price(r);
     /* Lengths average the time until 100 more auctions exist (twice that at most). */
-    int64_t horizon = nexmark_timestamp(g, n + g->auction_horizon_events) - ts;
+    int64_t horizon = timestamp_of(g, at->n + g->auction_horizon_events) - ts;
     x->expires = ts + 1 + rng_below(r, horizon * 2 > 1 ? horizon * 2 : 1);
     x->item_name = next_string(r, 20, a);
     x->description = next_string(r, 100, a);
@@ -398,17 +452,17 @@ static void gen_auction(const nexmark_gen *g, rng *r, int64_t n, int64_t ts, nex
     x->extra = next_extra(r, current, NEXMARK_AVG_AUCTION_BYTES, a);
 }
 
-static void gen_bid(const nexmark_gen *g, rng *r, int64_t n, int64_t ts, nexmark_bid *b, area *a) {
+static void gen_bid(const nexmark_gen *g, rng *r, const place *at, int64_t ts, nexmark_bid *b, area *a) {
     int64_t auction, bidder;
     if (rng_below(r, NEXMARK_HOT_AUCTION_RATIO) > 0)
-        auction = nexmark_last_auction_id(n) / NEXMARK_HOT_BATCH * NEXMARK_HOT_BATCH;
+        auction = at->last_auction / NEXMARK_HOT_BATCH * NEXMARK_HOT_BATCH;
     else
-        auction = next_auction_id(r, n);
+        auction = next_auction_id(r, at);
     b->auction = auction + NEXMARK_FIRST_AUCTION_ID;
     if (rng_below(r, NEXMARK_HOT_BIDDER_RATIO) > 0)
-        bidder = nexmark_last_person_id(n) / NEXMARK_HOT_BATCH * NEXMARK_HOT_BATCH + 1;
+        bidder = at->last_person / NEXMARK_HOT_BATCH * NEXMARK_HOT_BATCH + 1;
     else
-        bidder = next_person_id(r, n);
+        bidder = next_person_id(r, at);
     b->bidder = bidder + NEXMARK_FIRST_PERSON_ID;
     b->price = next_price(r);
     if (rng_below(r, NEXMARK_HOT_CHANNEL_RATIO) > 0) {
@@ -427,23 +481,24 @@ static void gen_bid(const nexmark_gen *g, rng *r, int64_t n, int64_t ts, nexmark
     b->extra = next_extra(r, 8 + 8 + 8 + 8, NEXMARK_AVG_BID_BYTES, a);
 }
 
-/* Event n's fields into ev (type, number, the member of its type), its strings into a. */
-static void gen_event(const nexmark_gen *g, int64_t n, nexmark_event *ev, area *a) {
-    assert(g && ev && n >= 0);
-    rng r = rng_for(g->key, DOMAIN_EVENT, (uint64_t)n);
-    int64_t ts = nexmark_timestamp(g, n);
-    ev->number = n;
-    ev->type = nexmark_event_type_of(n);
-    switch (ev->type) {
-    case NEXMARK_PERSON: gen_person(&r, n, ts, &ev->person, a); break;
-    case NEXMARK_AUCTION: gen_auction(g, &r, n, ts, &ev->auction, a); break;
-    case NEXMARK_BID: gen_bid(g, &r, n, ts, &ev->bid, a); break;
+/* The event at `at` into ev (type, number, the member of its type), its strings into a. */
+static void gen_event(const nexmark_gen *g, const place *at, nexmark_event *ev, area *a) {
+    assert(g && ev && at->n >= 0);
+    rng r = rng_for(g->key, DOMAIN_EVENT, (uint64_t)at->n);
+    int64_t ts = timestamp_of(g, at->n);
+    ev->number = at->n;
+    ev->type = at->type;
+    switch (at->type) {
+    case NEXMARK_PERSON: gen_person(&r, at, ts, &ev->person, a); break;
+    case NEXMARK_AUCTION: gen_auction(g, &r, at, ts, &ev->auction, a); break;
+    case NEXMARK_BID: gen_bid(g, &r, at, ts, &ev->bid, a); break;
     }
 }
 
 void nexmark_gen_event(nexmark_gen *g, int64_t n, nexmark_event *ev) {
     area a = {ev->buf, 0};
-    gen_event(g, n, ev, &a);
+    place at = place_of(n);
+    gen_event(g, &at, ev, &a);
     ev->used = a.used;
 }
 
@@ -544,15 +599,9 @@ static void bid_slots(const row_writer *w, int c, const nexmark_bid *x) {
     put_var(w, c + 6, x->extra);
 }
 
-/* Make room for a whole event in b's variable part: through the builder's own API (a string of
- * the largest size), so that its buffer is grown the builder's way. */
-static void ensure_room(flint_row_builder *b, int string_field) {
-    size_t need = flint_row_fixed_size(b->nfields) + NEXMARK_EVENT_BUF;
-    if (b->cap >= need) return;
-    static const char zeros[NEXMARK_EVENT_BUF];
-    flint_row_builder_reset(b);
-    flint_row_set_string(b, string_field, zeros, sizeof zeros);
-    assert(b->cap >= need);
+/* Make room for a whole event in b's variable part. */
+static void ensure_room(flint_row_builder *b) {
+    if (b->cap < flint_row_fixed_size(b->nfields) + NEXMARK_EVENT_BUF) flint_row_builder_reserve(b, NEXMARK_EVENT_BUF);
 }
 
 /* The fixed part of ev's row of table t; its strings (var_base[0..used)) are already at `fixed`. */
@@ -589,21 +638,20 @@ static void write_row(const nexmark_event *ev, nexmark_table t, flint_row_builde
     b->len = fixed + used;
 }
 
-static int first_string_field(nexmark_table t) { return t == NEXMARK_TABLE_ALL ? ALL_PERSON + 1 : t == NEXMARK_TABLE_BID ? 3 : 1; }
-
 bool nexmark_event_row(const nexmark_event *ev, nexmark_table t, flint_row_builder *b) {
     if (!nexmark_table_has(t, ev->number)) return false;
-    ensure_room(b, first_string_field(t));
+    ensure_room(b);
     memcpy(b->buf + flint_row_fixed_size(b->nfields), ev->buf, ev->used);
     write_row(ev, t, b, ev->buf, ev->used);
     return true;
 }
 
 bool nexmark_gen_row(nexmark_gen *g, int64_t n, nexmark_table t, flint_row_builder *b) {
-    if (!nexmark_table_has(t, n)) return false;
-    ensure_room(b, first_string_field(t));
+    place at = place_of(n);
+    if (t != NEXMARK_TABLE_ALL && (int)at.type != (int)t) return false;
+    ensure_room(b);
     area a = {(char *)b->buf + flint_row_fixed_size(b->nfields), 0};
-    gen_event(g, n, &g->scratch, &a);
+    gen_event(g, &at, &g->scratch, &a);
     write_row(&g->scratch, t, b, a.base, a.used);
     return true;
 }

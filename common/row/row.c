@@ -19,11 +19,42 @@ static inline size_t bitmap_size(int n) { return (size_t)((n + 63) / 64) * 8; }
 
 /* ---- checking ------------------------------------------------------------------------------ */
 
+static inline uint64_t slot_at(const uint8_t *slots, int i) {
+    uint64_t v;
+    memcpy(&v, slots + (size_t)i * 8, 8);
+    return v;
+}
+
+/* Whether the row of len >= fixed bytes and at most 64 fields breaks a rule of flint_row_check:
+ * visits only the fields a rule is about (the schema's masks), the NULL ones and the
+ * variable-length, INT and BOOLEAN ones, so a row of BIGINTs and one STRING costs a few tests. */
+static bool row_bad(const flint_schema *schema, const uint8_t *data, uint32_t len, size_t fixed) {
+    int n = schema->n;
+    assert(n <= 64);
+    const uint8_t *slots = data + 8;
+    uint64_t nulls, bad = 0, w;
+    memcpy(&nulls, data, 8);
+    if (n < 64) bad = nulls >> n;
+    for (w = nulls; w; w &= w - 1) bad |= slot_at(slots, __builtin_ctzll(w));
+    for (w = schema->var_mask & ~nulls; w; w &= w - 1) {
+        uint64_t v = slot_at(slots, __builtin_ctzll(w));
+        bad |= (v >> 32 < fixed) | ((v >> 32) + (v & 0xffffffffu) > len);
+    }
+    for (w = schema->int_mask & ~nulls; w; w &= w - 1) {
+        uint64_t v = slot_at(slots, __builtin_ctzll(w));
+        bad |= (int64_t)v != (int64_t)(int32_t)v;
+    }
+    for (w = schema->bool_mask & ~nulls; w; w &= w - 1) bad |= slot_at(slots, __builtin_ctzll(w)) > 1;
+    return bad != 0;
+}
+
 int flint_row_check(const flint_schema *schema, const uint8_t *data, uint32_t len,
                     flint_err *err) {
     assert(schema);
     int n = schema->n;
     size_t fixed = flint_row_fixed_size(n);
+    if (__builtin_expect(n <= 64 && len >= fixed && data && !row_bad(schema, data, len, fixed), 1)) return FLINT_OK;
+    /* A wide row, or a bad one: look at every field, and say what the first broken rule is. */
     if (len < fixed || (!data && len))
         return flint_err_set(err, FLINT_PROTOCOL,
                              "row of %" PRIu32 " bytes is shorter than its fixed part (%zu bytes "
@@ -103,6 +134,19 @@ void flint_row_builder_init(flint_row_builder *b, const flint_schema *schema) {
     flint_row_builder_reset(b);
 }
 
+void flint_row_builder_reset_wide_(flint_row_builder *b) {
+    unsigned n = (unsigned)b->nfields, words = (n + 63) / 64;
+    memset(b->buf, 0xff, (size_t)(words - 1) * 8);
+    uint64_t last = n % 64 ? (((uint64_t)1 << (n % 64)) - 1) : ~(uint64_t)0;
+    memcpy(b->buf + (size_t)(words - 1) * 8, &last, 8);
+    memset(b->buf + (size_t)words * 8, 0, (size_t)n * 8);
+    b->len = (size_t)words * 8 + (size_t)n * 8;
+}
+
+void flint_row_builder_reserve(flint_row_builder *b, size_t var_bytes) {
+    builder_reserve(b, flint_row_fixed_size(b->nfields) + var_bytes);
+}
+
 void flint_row_builder_free(flint_row_builder *b) {
     if (!b) return;
     free(b->buf);
@@ -113,34 +157,28 @@ static inline void set_slot(flint_row_builder *b, int i, uint64_t v) {
     flint_row_builder_set_slot_(b, i, v);
 }
 
-static inline void check_field(const flint_row_builder *b, int i) {
-    (void)b;
-    (void)i;
-    assert(i >= 0 && i < b->nfields && "field index out of range");
-}
-
-/* Append len bytes at p as the value of variable-length field i. p may point into the builder's
- * own buffer (a field of the row being built): it is re-based if the buffer moves. */
-static void set_var(flint_row_builder *b, int i, const void *p, size_t len) {
-    assert(len <= UINT32_MAX - b->len && "row larger than 4 GiB");
+/* Append len bytes at p as the value of variable-length field i; the buffer has room. The slot
+ * first, so that the copy is the last call (a tail call). */
+static inline void append_var(flint_row_builder *b, int i, const void *p, size_t len) {
     size_t off = b->len;
-    if (__builtin_expect(off + len > b->cap, 0)) {
-        uintptr_t up = (uintptr_t)p, base = (uintptr_t)b->buf;
-        bool inside = len && up >= base && up < base + b->cap;
-        builder_reserve(b, off + len);
-        if (inside) p = b->buf + (up - base);
-    }
-    if (len) memcpy(b->buf + off, p, len);
     b->len = off + len;
     set_slot(b, i, (uint64_t)off << 32 | (uint64_t)len);
+    if (len) memcpy(b->buf + off, p, len);
 }
 
-void flint_row_set_string(flint_row_builder *b, int i, const char *s, size_t len) {
-    check_field(b, i);
-    assert(b->schema->types[i] == FLINT_STRING &&
-           "flint_row_set_string on a field that is not STRING");
-    assert(s || len == 0);
-    set_var(b, i, s, len);
+/* flint_row_set_var_ when the value does not fit: grow the buffer, re-basing p when it points
+ * into it (a field of the row being built). */
+static __attribute__((noinline)) void grow_and_append_var(flint_row_builder *b, int i, const void *p, size_t len) {
+    assert(len <= UINT32_MAX - b->len && "row larger than 4 GiB");
+    uintptr_t up = (uintptr_t)p, base = (uintptr_t)b->buf;
+    bool inside = len && up >= base && up < base + b->cap;
+    builder_reserve(b, b->len + len);
+    append_var(b, i, inside ? b->buf + (up - base) : p, len);
+}
+
+void flint_row_set_var_(flint_row_builder *b, int i, const void *p, size_t len) {
+    if (__builtin_expect(len > b->cap - b->len, 0)) grow_and_append_var(b, i, p, len);
+    else append_var(b, i, p, len);
 }
 
 void flint_row_set_cstring(flint_row_builder *b, int i, const char *s) {
@@ -148,16 +186,42 @@ void flint_row_set_cstring(flint_row_builder *b, int i, const char *s) {
     flint_row_set_string(b, i, s, strlen(s));
 }
 
-void flint_row_set_bytes(flint_row_builder *b, int i, const void *p, size_t len) {
-    check_field(b, i);
-    assert(b->schema->types[i] == FLINT_BYTES &&
-           "flint_row_set_bytes on a field that is not BYTES");
-    assert(p || len == 0);
-    set_var(b, i, p, len);
+int flint_projection_plan(flint_projection *p, const flint_schema *in, const flint_schema *out, const int *from,
+                          int n, flint_err *err) {
+    assert(p && in && out && (from || n == 0));
+    memset(p, 0, sizeof *p);
+    if (n != out->n)
+        return flint_err_set(err, FLINT_INVALID, "projection of %d fields to a schema of %d (%s)", n, out->n, out->text);
+    p->n = n;
+    p->in_nfields = in->n;
+    p->src = xmalloc(sizeof *p->src * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        int j = from[i];
+        if (j < 0 || j >= in->n)
+            return flint_err_set(err, FLINT_INVALID, "projection field %d: no field %d in (%s)", i, j, in->text);
+        if (in->types[j] != out->types[i])
+            return flint_err_set(err, FLINT_INVALID, "projection field %d ('%s'): %s, but input field %d ('%s') is %s", i,
+                                 out->names[i], flint_type_name(out->types[i]), j, in->names[j],
+                                 flint_type_name(in->types[j]));
+        p->src[i] = row_type_is_var(in->types[j]) ? ~j : j;
+    }
+    return FLINT_OK;
 }
 
-void flint_row_set_var_(flint_row_builder *b, int i, const void *p, size_t len) {
-    set_var(b, i, p, len);
+void flint_projection_free(flint_projection *p) {
+    free(p->src);
+    p->src = NULL;
+}
+
+void flint_row_project_wide_(flint_row_builder *b, const flint_projection *p, const flint_row *src) {
+    flint_row_builder_reset(b);   /* every field NULL: a NULL input field is left so */
+    for (int i = 0; i < p->n; i++) {
+        int j = p->src[i] >= 0 ? p->src[i] : ~p->src[i];
+        if (flint_row_is_null(src, j)) continue;
+        uint64_t v = flint_row_slot_(src, j);
+        if (p->src[i] >= 0) set_slot(b, i, v);
+        else flint_row_set_var_(b, i, src->data + (v >> 32), (size_t)(v & 0xffffffffu));
+    }
 }
 
 void flint_row_builder_copy(flint_row_builder *b, const flint_row *src) {
@@ -455,7 +519,7 @@ static int parse_field(flint_row_builder *b, int i, const char *p, size_t len, f
     const flint_schema *s = b->schema;
     flint_type t = s->types[i];
     if (t == FLINT_STRING) {
-        set_var(b, i, p, len);
+        flint_row_set_var_(b, i, p, len);
         return FLINT_OK;
     }
     while (len && isspace((unsigned char)*p)) p++, len--;

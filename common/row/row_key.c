@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_STATIC_LINKING_ONLY   /* XXH3_state_t on the stack */
+#define XXH_INLINE_ALL   /* XXH3 compiled in (a short key's hash is a few multiplies, not a library call);
+                          * the same function as libxxhash's XXH3_64bits; XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "row/row_internal.h"
@@ -64,18 +65,9 @@ static inline size_t field_head(const flint_row *r, int f, uint8_t hdr[ROW_KEY_F
     return ROW_KEY_FIXED_BYTES;
 }
 
-size_t row_key_encode(const flint_row *r, const int *fields, int n, uint8_t *buf, size_t cap) {
-    assert(r && r->schema && n >= 0 && (buf || cap == 0));
-    if (n == 1 && cap >= ROW_KEY_FIXED_BYTES) {
-        /* Fast path: one fixed-size (or NULL) key field is encoded straight into buf. */
-        int f = fields ? fields[0] : 0;
-        assert(f >= 0 && f < r->nfields);
-        if (!row_type_is_var(r->schema->types[f])) {
-            const uint8_t *var;
-            size_t varlen;
-            return field_head(r, f, buf, &var, &varlen);
-        }
-    }
+/* row_key_encode's general case: any number of fields, any types. */
+static __attribute__((noinline)) size_t encode_fields(const flint_row *r, const int *fields, int n, uint8_t *buf,
+                                                      size_t cap) {
     size_t pos = 0;
     for (int k = 0; k < n; k++) {
         uint8_t hdr[ROW_KEY_FIXED_BYTES];
@@ -90,13 +82,31 @@ size_t row_key_encode(const flint_row *r, const int *fields, int n, uint8_t *buf
     return pos;
 }
 
+/* row_key_encode, inlined into row_key_hash_row (an exported function is not inlined under -fPIC):
+ * the common key, one fixed-size (or NULL) field, is written straight into buf; the rest goes to
+ * encode_fields, out of line, so the fast path saves and restores no registers. */
+static inline size_t encode(const flint_row *r, const int *fields, int n, uint8_t *buf, size_t cap) {
+    assert(r && r->schema && n >= 0 && (buf || cap == 0));
+    if (n == 1 && cap >= ROW_KEY_FIXED_BYTES) {
+        int f = fields ? fields[0] : 0;
+        const uint8_t *var;
+        size_t varlen;
+        if (!row_type_is_var(r->schema->types[f])) return field_head(r, f, buf, &var, &varlen);
+    }
+    return encode_fields(r, fields, n, buf, cap);
+}
+
+size_t row_key_encode(const flint_row *r, const int *fields, int n, uint8_t *buf, size_t cap) {
+    return encode(r, fields, n, buf, cap);
+}
+
 uint64_t row_key_hash(const uint8_t *key, size_t len) {
     return XXH3_64bits(key, len);
 }
 
 uint64_t row_key_hash_row(const flint_row *r, const int *fields, int n) {
     uint8_t buf[256];
-    size_t need = row_key_encode(r, fields, n, buf, sizeof buf);
+    size_t need = encode(r, fields, n, buf, sizeof buf);
     if (need <= sizeof buf) return XXH3_64bits(buf, need);
     /* A long key: stream the same bytes through XXH3 (same result as the one-shot hash). */
     XXH3_state_t st;

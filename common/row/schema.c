@@ -221,6 +221,17 @@ static char *canonical_text(const flint_schema *s) {
     return text;
 }
 
+/* The masks of flint_row_check (flint/row.h) from s's types. */
+static void set_check_masks(flint_schema *s) {
+    s->var_mask = s->int_mask = s->bool_mask = 0;
+    for (int i = 0; i < s->n && i < 64; i++) {
+        uint64_t bit = UINT64_C(1) << i;
+        if (row_type_is_var(s->types[i])) s->var_mask |= bit;
+        if (s->types[i] == FLINT_INT) s->int_mask |= bit;
+        if (s->types[i] == FLINT_BOOLEAN) s->bool_mask |= bit;
+    }
+}
+
 int flint_schema_parse(const char *text, flint_schema **out, flint_err *err) {
     assert(out);
     *out = NULL;
@@ -308,6 +319,7 @@ int flint_schema_parse(const char *text, flint_schema **out, flint_err *err) {
         return rc;
     }
     s->text = canonical_text(s);
+    set_check_masks(s);
     *out = s;
     return FLINT_OK;
 }
@@ -321,18 +333,32 @@ void flint_schema_free(flint_schema *s) {
     free(s);
 }
 
+/* Fields from[0..n) of s (all of them when from is NULL). */
+static flint_schema *schema_select(const flint_schema *s, const int *from, int n) {
+    assert(s && n >= 0);
+    flint_schema *c = XNEW(flint_schema);
+    c->n = n;
+    c->types = xmalloc(sizeof *c->types * (size_t)(n ? n : 1));
+    c->names = xmalloc(sizeof *c->names * (size_t)(n ? n : 1));
+    for (int i = 0; i < n; i++) {
+        int f = from ? from[i] : i;
+        assert(f >= 0 && f < s->n);
+        c->types[i] = s->types[f];
+        c->names[i] = xstrdup(s->names[f]);
+    }
+    c->text = from ? canonical_text(c) : xstrdup(s->text);
+    set_check_masks(c);
+    return c;
+}
+
 flint_schema *flint_schema_copy(const flint_schema *s) {
     assert(s);
-    flint_schema *c = XNEW(flint_schema);
-    c->n = s->n;
-    c->types = xmalloc(sizeof *c->types * (size_t)(s->n ? s->n : 1));
-    c->names = xmalloc(sizeof *c->names * (size_t)(s->n ? s->n : 1));
-    for (int i = 0; i < s->n; i++) {
-        c->types[i] = s->types[i];
-        c->names[i] = xstrdup(s->names[i]);
-    }
-    c->text = xstrdup(s->text);
-    return c;
+    return schema_select(s, NULL, s->n);
+}
+
+flint_schema *flint_schema_select(const flint_schema *s, const int *from, int n) {
+    assert(from && n >= 1);
+    return schema_select(s, from, n);
 }
 
 /* ---- accessors ----------------------------------------------------------------------------- */

@@ -914,7 +914,7 @@ static void h_job_checkpoints_config(rest_call *c) {
         "unaligned_checkpoints", 0,
         "tolerable_failed_checkpoints", k->tolerable_failed,
         "aligned_checkpoint_timeout", (json_int_t)0,
-        "checkpoints_after_tasks_finish", 0,
+        "checkpoints_after_tasks_finish", k->after_tasks_finish,
         "state_changelog_enabled", 0));
     json_object_set_new(o, "checkpointing_enabled", json_boolean(k->interval_ms > 0));
     json_object_set_new(o, "checkpoints_directory", jstr(jm_cp_job_dir(jm_dispatcher_job_checkpoints(d, job))));

@@ -1,7 +1,10 @@
 /* RocksDB snapshots for checkpoints (cp_state.h): a full snapshot reads a DB snapshot on the
  * checkpoint thread and writes the backend-independent key-group blocks; an incremental one is a
- * RocksDB checkpoint (a flush, then hard links of the SST files) whose new files are uploaded;
- * restoring an incremental one opens its files read-only and adds the entries to the backend.
+ * RocksDB checkpoint (a flush, then hard links of the SST files) whose new files are uploaded.
+ * Restoring an incremental one into a RocksDB backend at the handle's own key groups hard-links
+ * its files into the backend's directory and opens them as the backend's database (Flink's
+ * incremental restore: no entry is read); otherwise (another backend, rescaling) its files are
+ * opened read-only and the entries of the subtask's key groups are added to the backend.
  * Knows the RocksDB backend's key layout (state/tm_state_rocksdb.c):
  *     u16 key group (BE) | u32 key length (BE) | key | u32 namespace length (BE) | ns [| user key]
  * and writes blocks in the format of tm_state_snapshot (state/tm_state.h). */
@@ -218,6 +221,163 @@ static uint32_t mu32(meta_rd *m) {
     return p ? tm_get32le(p) : 0;
 }
 
+/* The files of h under their local names in dir: the shared SST files hard-linked (copied across
+ * file systems; a database never writes into its SST files), the private ones (MANIFEST,
+ * CURRENT, OPTIONS) linked too unless copy_private (a database opened read-write on them). */
+static int place_files(const Flint__Checkpoint__KeyedStateHandle *h, const char *dir, bool copy_private,
+                       const char *what, const char **bad, flint_err *err) {
+    int rc = FLINT_OK;
+    for (int pass = 0; pass < 2 && !rc; pass++) {
+        size_t nf = pass ? h->n_private_files : h->n_shared_files;
+        Flint__Checkpoint__NamedFile *const *fs = pass ? h->private_files : h->shared_files;
+        for (size_t i = 0; i < nf && !rc; i++) {
+            const char *name = fs[i]->name;
+            if (!name || !name[0] || strchr(name, '/') || !fs[i]->handle)
+                return flint_err_set(err, FLINT_INVALID, "%s: a file without a proper name", what);
+            char *dst = xasprintf("%s/%s", dir, name);
+            const char *src = fs[i]->handle->path;
+            if (src[0]) {
+                int64_t copied;
+                *bad = src;
+                struct stat sb;
+                if (stat(src, &sb) != 0)
+                    rc = flint_err_set(err, FLINT_IO, "cannot read %s: %s", src, strerror(errno));
+                else if (fs[i]->handle->size > 0 && sb.st_size != fs[i]->handle->size)
+                    rc = flint_err_set(err, FLINT_INVALID, "%s has %lld bytes, the checkpoint says %lld", src,
+                                       (long long)sb.st_size, (long long)fs[i]->handle->size);
+                else if (pass && copy_private)
+                    rc = cp_copy_file(src, dst, err);
+                else
+                    rc = cp_link_or_copy(src, dst, &copied, err);
+            } else {
+                rc = cp_write_file(dst, fs[i]->handle->data.data, fs[i]->handle->data.len, err);
+            }
+            free(dst);
+        }
+    }
+    return rc;
+}
+
+/* Flink's incremental restore: the files of h become b's database (b: RocksDB, no state yet, the
+ * handle's key groups), whose column families cfnames[0..n) the states st[0..n) take over. */
+static int restore_native(const Flint__Checkpoint__KeyedStateHandle *h, tm_state_backend *b, const rstate *st,
+                          char *const *cfnames, uint32_t n, const char *what, const char **bad, flint_err *err) {
+    const char *dir = cp_rdb_dir(b);
+    int rc = tm_state_rocksdb_reset(b, err);
+    if (rc) return rc;
+    if ((rc = place_files(h, dir, true, what, bad, err))) {
+        /* back to an empty database */
+        flint_err ignored = {0};
+        cp_rm_rf(dir);
+        if (mkdir(dir, 0755) == 0) tm_state_rocksdb_reopen(b, 0, NULL, NULL, &ignored);
+        return rc;
+    }
+    *bad = (h->meta_data && h->meta_data->path) ? h->meta_data->path : "";
+    char **names = xcalloc((size_t)n + 1, sizeof *names);
+    for (uint32_t i = 0; i < n; i++) names[i] = st[i].name;
+    rc = tm_state_rocksdb_reopen(b, (int)n, cfnames, names, err);
+    free(names);
+    if (rc) {
+        flint_err_prefix(err, "%s", what);
+        return rc;
+    }
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        tm_state *s;
+        rc = tm_state_register(b, st[i].name, (tm_state_kind)st[i].kind, st[i].ttl, &s, err);
+    }
+    return rc;
+}
+
+/* The slow way (another backend, other key groups: rescaling): the files of h opened read-only in
+ * scratch (removed after), and the entries of key groups [first, last] added to b. cfnames[0] is
+ * "default", cfnames[1..n] the states'. */
+static int restore_reinsert(const Flint__Checkpoint__KeyedStateHandle *h, tm_state_backend *b, rstate *st,
+                            char *const *cfnames, uint32_t n, int first, int last, const char *scratch,
+                            const char *what, const char **bad, flint_err *err) {
+    cp_rm_rf(scratch);
+    if (mkdir(scratch, 0755) != 0) return flint_err_set(err, FLINT_IO, "cannot create %s: %s", scratch, strerror(errno));
+    int rc = place_files(h, scratch, false, what, bad, err);
+    if (rc) {
+        cp_rm_rf(scratch);
+        return rc;
+    }
+    *bad = (h->meta_data && h->meta_data->path) ? h->meta_data->path : "";
+    rocksdb_options_t *opts = rocksdb_options_create(), **cfopts = xcalloc((size_t)n + 1, sizeof *cfopts);
+    rocksdb_options_set_info_log_level(opts, 3);
+    rocksdb_column_family_handle_t **cfs = xcalloc((size_t)n + 1, sizeof *cfs);
+    for (uint32_t i = 0; i <= n; i++) {
+        cfopts[i] = rocksdb_options_create();
+        rocksdb_options_set_merge_operator(cfopts[i], rocksdb_mergeoperator_create(NULL, merge_destroy, merge_full,
+                                                                                     merge_partial, merge_delete,
+                                                                                     merge_name));
+    }
+    char *e = NULL;
+    rocksdb_t *db = rocksdb_open_for_read_only_column_families(opts, scratch, (int)n + 1,
+                                                                (const char *const *)cfnames,
+                                                                (const rocksdb_options_t *const *)cfopts, cfs, 0, &e);
+    if (e) {
+        rc = flint_err_set(err, FLINT_INVALID, "%s: the checkpoint's RocksDB files do not open: %s", what, e);
+        rocksdb_free(e);
+        db = NULL;
+    }
+    for (uint32_t i = 0; i < n && db; i++) st[i].cf = cfs[i + 1];
+    const Flint__Checkpoint__KeyGroupRange *r = h->key_group_range;
+    int lo = r && r->start > first ? r->start : first, hi = r && r->end < last ? r->end : last;
+    cp_buf blk = {0};
+    for (int kg = lo; kg <= hi && db && !rc; kg++) {
+        blk.len = 0;
+        if ((rc = write_block(db, NULL, st, (int)n, kg, &blk, err))) break;
+        if (blk.len <= 7) continue;   /* nothing in this key group */
+        if (!b) {
+            rc = flint_err_set(err, FLINT_STATE, "%s holds keyed state for an operator that is not keyed", what);
+            break;
+        }
+        cp_mem_in in = {blk.p, blk.len, 0};
+        if ((rc = tm_state_restore(b, cp_mem_read, &in, err))) flint_err_prefix(err, "%s, key group %d", what, kg);
+    }
+    cp_buf_free(&blk);
+    if (db) {
+        for (uint32_t i = 0; i <= n; i++)
+            if (cfs[i]) rocksdb_column_family_handle_destroy(cfs[i]);
+        rocksdb_close(db);
+    }
+    for (uint32_t i = 0; i <= n; i++) rocksdb_options_destroy(cfopts[i]);
+    free(cfopts);
+    free(cfs);
+    rocksdb_options_destroy(opts);
+    cp_rm_rf(scratch);
+    return rc;
+}
+
+/* The timers of the meta file (after its state list): u32 key groups, each u16 kg, u32 T, timers. */
+static int restore_timers(meta_rd *m, int first, int last, cp_queue_fn get_q, void *ud, const char *what,
+                          flint_err *err) {
+    int rc = FLINT_OK;
+    uint32_t nkg = mu32(m);
+    for (uint32_t i = 0; i < nkg && !rc && !m->bad; i++) {
+        int kg = (int)mu16(m);
+        size_t start = m->pos;
+        uint32_t nt = mu32(m);
+        for (uint32_t t = 0; t < nt && !m->bad; t++) {
+            mtake(m, 9);
+            uint32_t kl = mu32(m);
+            mtake(m, kl);
+            uint32_t nl = mu32(m);
+            mtake(m, nl);
+        }
+        if (m->bad) break;
+        rc = cp_timers_restore(m->p + start, m->pos - start, kg, first, last, get_q, ud, err);
+    }
+    if (!rc && m->bad) rc = flint_err_set(err, FLINT_INVALID, "%s is corrupted: truncated timers", what);
+    return rc;
+}
+
+bool cp_rdb_restores_natively(const Flint__Checkpoint__KeyedStateHandle *h, tm_state_backend *b, int first,
+                              int last) {
+    const Flint__Checkpoint__KeyGroupRange *r = h->key_group_range;
+    return b && tm_state_rocksdb_db(b) && b->n_states == 0 && r && r->start == first && r->end == last;
+}
+
 int cp_restore_keyed_incremental(const Flint__Checkpoint__KeyedStateHandle *h, tm_state_backend *b, int first,
                                  int last, const char *scratch, cp_queue_fn get_q, void *ud, const char **bad,
                                  flint_err *err) {
@@ -252,118 +412,19 @@ int cp_restore_keyed_incremental(const Flint__Checkpoint__KeyedStateHandle *h, t
         cfnames[i + 1] = xstrndup((const char *)cf, cl);
         nalloc = i + 1;
     }
-    rocksdb_t *db = NULL;
-    rocksdb_options_t *opts = NULL, **cfopts = NULL;
-    rocksdb_column_family_handle_t **cfs = NULL;
     if (m.bad) {
         rc = flint_err_set(err, FLINT_INVALID, "%s is corrupted: truncated state list", what);
-        goto out;
+    } else {
+        if (cp_rdb_restores_natively(h, b, first, last))
+            rc = restore_native(h, b, st, cfnames + 1, n, what, bad, err);
+        else
+            rc = restore_reinsert(h, b, st, cfnames, n, first, last, scratch, what, bad, err);
     }
-    /* The files under their local names in a scratch directory (hard links where possible). */
-    cp_rm_rf(scratch);
-    if (mkdir(scratch, 0755) != 0) {
-        rc = flint_err_set(err, FLINT_IO, "cannot create %s: %s", scratch, strerror(errno));
-        goto out;
-    }
-    for (int pass = 0; pass < 2 && !rc; pass++) {
-        size_t nf = pass ? h->n_private_files : h->n_shared_files;
-        Flint__Checkpoint__NamedFile *const *fs = pass ? h->private_files : h->shared_files;
-        for (size_t i = 0; i < nf && !rc; i++) {
-            const char *name = fs[i]->name;
-            if (!name || !name[0] || strchr(name, '/') || !fs[i]->handle) {
-                rc = flint_err_set(err, FLINT_INVALID, "%s: a file without a proper name", what);
-                break;
-            }
-            char *dst = xasprintf("%s/%s", scratch, name);
-            if (fs[i]->handle->path[0]) {
-                int64_t copied;
-                *bad = fs[i]->handle->path;
-                struct stat sb;
-                if (stat(fs[i]->handle->path, &sb) != 0)
-                    rc = flint_err_set(err, FLINT_IO, "cannot read %s: %s", fs[i]->handle->path, strerror(errno));
-                else if (fs[i]->handle->size > 0 && sb.st_size != fs[i]->handle->size)
-                    rc = flint_err_set(err, FLINT_INVALID, "%s has %lld bytes, the checkpoint says %lld",
-                                       fs[i]->handle->path, (long long)sb.st_size, (long long)fs[i]->handle->size);
-                else
-                    rc = cp_link_or_copy(fs[i]->handle->path, dst, &copied, err);
-            } else {
-                rc = cp_write_file(dst, fs[i]->handle->data.data, fs[i]->handle->data.len, err);
-            }
-            free(dst);
-        }
-    }
-    if (rc) goto out;
-    *bad = (h->meta_data && h->meta_data->path) ? h->meta_data->path : "";
-    opts = rocksdb_options_create();
-    rocksdb_options_set_info_log_level(opts, 3);
-    cfopts = xcalloc((size_t)n + 1, sizeof *cfopts);
-    cfs = xcalloc((size_t)n + 1, sizeof *cfs);
-    for (uint32_t i = 0; i <= n; i++) {
-        cfopts[i] = rocksdb_options_create();
-        rocksdb_options_set_merge_operator(cfopts[i], rocksdb_mergeoperator_create(NULL, merge_destroy, merge_full,
-                                                                                     merge_partial, merge_delete,
-                                                                                     merge_name));
-    }
-    char *e = NULL;
-    db = rocksdb_open_for_read_only_column_families(opts, scratch, (int)n + 1, (const char *const *)cfnames,
-                                                     (const rocksdb_options_t *const *)cfopts, cfs, 0, &e);
-    if (e) {
-        rc = flint_err_set(err, FLINT_INVALID, "%s: the checkpoint's RocksDB files do not open: %s", what, e);
-        rocksdb_free(e);
-        db = NULL;
-        goto out;
-    }
-    for (uint32_t i = 0; i < n; i++) st[i].cf = cfs[i + 1];
-    const Flint__Checkpoint__KeyGroupRange *r = h->key_group_range;
-    int lo = r && r->start > first ? r->start : first, hi = r && r->end < last ? r->end : last;
-    cp_buf blk = {0};
-    for (int kg = lo; kg <= hi && !rc; kg++) {
-        blk.len = 0;
-        if ((rc = write_block(db, NULL, st, (int)n, kg, &blk, err))) break;
-        if (blk.len <= 7) continue;   /* nothing in this key group */
-        if (!b) {
-            rc = flint_err_set(err, FLINT_STATE, "%s holds keyed state for an operator that is not keyed", what);
-            break;
-        }
-        cp_mem_in in = {blk.p, blk.len, 0};
-        if ((rc = tm_state_restore(b, cp_mem_read, &in, err))) flint_err_prefix(err, "%s, key group %d", what, kg);
-    }
-    cp_buf_free(&blk);
-    /* timers: u32 key groups, each u16 kg, u32 T, timers */
-    if (!rc) {
-        uint32_t nkg = mu32(&m);
-        for (uint32_t i = 0; i < nkg && !rc && !m.bad; i++) {
-            int kg = (int)mu16(&m);
-            size_t start = m.pos;
-            uint32_t nt = mu32(&m);
-            for (uint32_t t = 0; t < nt && !m.bad; t++) {
-                mtake(&m, 9);
-                uint32_t kl = mu32(&m);
-                mtake(&m, kl);
-                uint32_t nl = mu32(&m);
-                mtake(&m, nl);
-            }
-            if (m.bad) break;
-            rc = cp_timers_restore(m.p + start, m.pos - start, kg, first, last, get_q, ud, err);
-        }
-        if (!rc && m.bad) rc = flint_err_set(err, FLINT_INVALID, "%s is corrupted: truncated timers", what);
-    }
-out:
-    if (db) {
-        for (uint32_t i = 0; i <= n; i++)
-            if (cfs[i]) rocksdb_column_family_handle_destroy(cfs[i]);
-        rocksdb_close(db);
-    }
-    if (cfopts)
-        for (uint32_t i = 0; i <= n; i++) rocksdb_options_destroy(cfopts[i]);
-    free(cfopts);
-    free(cfs);
-    if (opts) rocksdb_options_destroy(opts);
+    if (!rc) rc = restore_timers(&m, first, last, get_q, ud, what, err);
     for (uint32_t i = 0; i < nalloc; i++) free(st[i].name);
     for (uint32_t i = 0; i <= nalloc; i++) free(cfnames[i]);
     free(cfnames);
     free(st);
     cp_buf_free(&meta);
-    cp_rm_rf(scratch);
     return rc;
 }

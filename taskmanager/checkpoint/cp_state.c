@@ -1,5 +1,6 @@
-/* Snapshot contents of a task: keyed state sections with timers, operator state, file helpers
- * (cp_state.h). RocksDB views and incremental checkpoints are in cp_rocksdb.c. */
+/* Snapshot contents of a task: keyed state sections with timers, consistent views of keyed
+ * state for asynchronous snapshots, operator state, file helpers (cp_state.h). RocksDB views and
+ * incremental checkpoints are in cp_rocksdb.c. */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -157,6 +158,32 @@ int cp_keyed_capture_mem(tm_state_backend *b, const tm_timer_queue *q, int first
     cp_buf_free(&tb);
     free(toffs);
     return rc;
+}
+
+struct cp_keyed_view {
+    cp_rdb_view *rdb;                    /* one of the two */
+    tm_state_view *hm;
+};
+
+cp_keyed_view *cp_keyed_view_new(tm_state_backend *b, flint_err *err) {
+    cp_keyed_view *v = XNEW(cp_keyed_view);
+    if (tm_state_backend_type(b) == TM_BACKEND_ROCKSDB) v->rdb = cp_rdb_view_new(b, err);
+    else v->hm = tm_state_view_new(b, err);
+    if (v->rdb || v->hm) return v;
+    free(v);
+    return NULL;
+}
+
+int cp_keyed_view_block(cp_keyed_view *v, int kg, cp_buf *out, flint_err *err) {
+    if (v->rdb) return cp_rdb_view_block(v->rdb, kg, out, err);
+    return tm_state_view_snapshot(v->hm, kg, kg, cp_buf_write_fn, out, err);
+}
+
+void cp_keyed_view_free(cp_keyed_view *v) {
+    if (!v) return;
+    cp_rdb_view_free(v->rdb);
+    tm_state_view_free(v->hm);
+    free(v);
 }
 
 /* Read exactly n bytes at the file position; false on a short read. */

@@ -11,8 +11,10 @@
  * Incremental RocksDB (rocksdb-incremental-v1): the SST files (shared), MANIFEST/CURRENT/OPTIONS
  * (private) and a meta file: "FRIM", u32 n states (u16 name length, name, u8 kind, i64 ttl,
  * u16 column family name length, name), then u32 key groups with timers, each: u16 key group,
- * u32 T, T timers as above. Restoring opens the files read-only in a scratch directory and adds
- * the entries of the subtask's key groups to its backend (any backend).
+ * u32 T, T timers as above. Restoring into a RocksDB backend at the handle's own key groups
+ * makes the files its database (hard links, nothing read); otherwise the files are opened
+ * read-only in a scratch directory and the entries of the subtask's key groups added to the
+ * backend (any backend, any key groups).
  * Operator state file: the elements of each named state one after the other, each a 4-byte
  * big-endian length and its bytes (docs/checkpointing-protocol.md); SPLIT_DISTRIBUTE: one element
  * per list element; BROADCAST: one element, the whole map as its entries one after the other,
@@ -63,6 +65,16 @@ void cp_section_add(cp_buf *out, const void *block, size_t blen, const void *tim
 int cp_keyed_capture_mem(struct tm_state_backend *b, const tm_timer_queue *q, int first, int last, cp_buf *out,
                          int64_t *offsets, flint_err *err);
 
+/* A consistent view of backend b for an asynchronous full snapshot, taken in the task thread in
+ * little time: a copy-on-write view of a hashmap backend (tm_state_view_new), a DB snapshot of a
+ * RocksDB one (cp_rdb_view_new). The checkpoint thread writes its key groups' blocks while the
+ * task goes on, then frees it (before the backend closes). */
+typedef struct cp_keyed_view cp_keyed_view;
+cp_keyed_view *cp_keyed_view_new(struct tm_state_backend *b, flint_err *err);
+/* The state block of key group kg (any one thread). */
+int cp_keyed_view_block(cp_keyed_view *v, int kg, cp_buf *out, flint_err *err);
+void cp_keyed_view_free(cp_keyed_view *v);
+
 /* Restore the timers in tb (u32 T, timers) into the queue got from get_q (called only when
  * there is a timer); key groups outside [first, last] are skipped. */
 typedef tm_timer_queue *(*cp_queue_fn)(void *ud);
@@ -88,7 +100,12 @@ int cp_rdb_checkpoint(struct tm_state_backend *b, const char *dir, cp_buf *meta,
 /* The backend's local directory (for scratch directories beside it). */
 const char *cp_rdb_dir(struct tm_state_backend *b);
 /* Restore an incremental handle into b (entries of key groups [first, last]) and its timers;
- * scratch: a directory that may be created and is removed. */
+ * scratch: a directory that may be created and is removed. A RocksDB backend without states yet
+ * whose key groups are the handle's takes the files as its database. */
+/* Whether restoring h into b at key groups [first, last] makes the handle's files b's database
+ * (then b's SST files are the handle's shared files, under the same names). */
+bool cp_rdb_restores_natively(const Flint__Checkpoint__KeyedStateHandle *h, struct tm_state_backend *b, int first,
+                              int last);
 int cp_restore_keyed_incremental(const Flint__Checkpoint__KeyedStateHandle *h, struct tm_state_backend *b,
                                  int first, int last, const char *scratch, cp_queue_fn get_q, void *ud,
                                  const char **bad, flint_err *err);

@@ -1,6 +1,7 @@
 /* The checkpoint side of a task (cp_task.h): requests from the executor, barrier alignment,
  * synchronous snapshots in the task thread, the asynchronous part on the task's checkpoint thread,
- * acknowledgements and declines, notifications, restore, stop-with-savepoint. */
+ * acknowledgements and declines, notifications, restore, stop-with-savepoint, final checkpoints
+ * (end of data, then a checkpoint before the task finishes). */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -53,7 +54,7 @@ typedef struct req {
 
 /* ---- what the synchronous part captured, per operator ------------------------------------------ */
 
-typedef enum ks_kind { KS_NONE, KS_MEM, KS_RDB_FULL, KS_RDB_INCR } ks_kind;
+typedef enum ks_kind { KS_NONE, KS_MEM, KS_VIEW, KS_RDB_INCR } ks_kind;
 
 typedef struct op_snap {
     int index;
@@ -61,10 +62,10 @@ typedef struct op_snap {
     ks_kind ks;
     const char *format, *backend;
     int first, last;              /* key groups */
-    cp_buf mem;                   /* KS_MEM: the keyed state file */
-    int64_t *offsets;             /* KS_MEM: per key group */
-    cp_rdb_view *view;            /* KS_RDB_FULL */
-    cp_buf timers;                /* KS_RDB_FULL: per key group (toffs); KS_RDB_INCR: the meta file */
+    cp_buf mem;                   /* KS_MEM (no keyed backend): the keyed state file */
+    int64_t *offsets;             /* KS_MEM, KS_VIEW: per key group */
+    cp_keyed_view *view;          /* KS_VIEW: a full snapshot, written by the checkpoint thread */
+    cp_buf timers;                /* KS_VIEW: per key group (toffs); KS_RDB_INCR: the meta file */
     size_t *toffs;
     char *local_dir;              /* KS_RDB_INCR: the RocksDB checkpoint */
     cp_buf opfile;                /* operator state file */
@@ -103,6 +104,7 @@ struct tm_cp {
     const Flint__Checkpoint__TaskCheckpointConfig *cfg;   /* may be NULL */
     bool is_source;
     bool exactly_once;
+    bool final_checkpoints;       /* TaskCheckpointConfig.final_checkpoints */
 
     pthread_mutex_t mu;           /* requests, jobs, uploads */
     req *rhead, *rtail;
@@ -123,6 +125,11 @@ struct tm_cp {
     bool stop_now, stop_drain;
     int64_t suspend_id;           /* took a SAVEPOINT_SUSPEND: end without end of input */
     bool suspend_notified;        /* ... and it completed */
+    /* checkpoints after tasks finish (task thread) */
+    int n_eod;                    /* input channels that delivered their end of data */
+    bool data_ended;              /* tm_cp_end_data said yes: a final checkpoint follows */
+    int64_t final_id;             /* the first checkpoint snapshotted after that, 0 */
+    bool final_done;              /* ... or a later one completed */
     op_info *ops;
     int n_ops;
     Flint__Checkpoint__StateRestoreFailure *rfail;
@@ -173,6 +180,7 @@ tm_cp *tm_cp_new(const tm_cp_env *env) {
     cp->cfg = env->tdd->checkpointing;
     cp->is_source = env->tdd->n_gates == 0;
     cp->exactly_once = !cp->cfg || cp->cfg->mode == FLINT__CHECKPOINT__CHECKPOINTING_MODE__EXACTLY_ONCE;
+    cp->final_checkpoints = cp->cfg && cp->cfg->enabled && cp->cfg->final_checkpoints;
     pthread_mutex_init(&cp->mu, NULL);
     pthread_cond_init(&cp->cv, NULL);
     atomic_init(&cp->has_req, false);
@@ -185,7 +193,7 @@ tm_cp *tm_cp_new(const tm_cp_env *env) {
 static void op_snap_free(op_snap *s) {
     cp_buf_free(&s->mem);
     free(s->offsets);
-    cp_rdb_view_free(s->view);
+    cp_keyed_view_free(s->view);
     cp_buf_free(&s->timers);
     free(s->toffs);
     if (s->local_dir) cp_rm_rf(s->local_dir);
@@ -367,6 +375,33 @@ static void tmp_dir(const tm_runtime *rt, char *out, size_t len) {
     snprintf(out, len, "%.*s", (int)n, d);
 }
 
+/* Record an SST file in shared/ that checkpoints of oi's operator may reference. */
+static void ups_add(tm_cp *cp, op_info *oi, const char *name, const char *path, int64_t size, int64_t id,
+                    bool confirmed) {
+    pthread_mutex_lock(&cp->mu);
+    if (oi->n_ups == oi->cap_ups) {
+        oi->cap_ups = oi->cap_ups ? 2 * oi->cap_ups : 16;
+        oi->ups = xrealloc(oi->ups, (size_t)oi->cap_ups * sizeof *oi->ups);
+    }
+    oi->ups[oi->n_ups++] = (sst_up){xstrdup(name), xstrdup(path), size, id, confirmed};
+    pthread_mutex_unlock(&cp->mu);
+}
+
+/* After a native restore the backend's SST files are h's shared files: those in this job's
+ * shared/ (a failover) count as uploaded, so the next checkpoint references them instead of
+ * linking them all again. Another job's files are not referenced (Flink's no-claim restore). */
+static void adopt_restored_files(tm_cp *cp, int index, const Flint__Checkpoint__KeyedStateHandle *h) {
+    const char *shared = cp->cfg ? cp->cfg->shared_directory : "";
+    size_t sl = strlen(shared);
+    if (!sl || index < 0 || index >= cp->n_ops) return;
+    for (size_t f = 0; f < h->n_shared_files; f++) {
+        const Flint__Checkpoint__NamedFile *nf = h->shared_files[f];
+        const char *path = nf->handle ? nf->handle->path : "";
+        if (strncmp(path, shared, sl) == 0 && path[sl] == '/')
+            ups_add(cp, &cp->ops[index], nf->name, path, nf->handle->size, cp->tdd->restore->checkpoint_id, true);
+    }
+}
+
 int tm_cp_restore_op(tm_cp *cp, tm_op *op, tm_state_backend *keyed) {
     if (!cp || !cp->tdd->restore) return FLINT_OK;
     const Flint__Checkpoint__OperatorRestore *r = find_restore(cp, op->def->operator_id);
@@ -394,7 +429,9 @@ int tm_cp_restore_op(tm_cp *cp, tm_op *op, tm_state_backend *keyed) {
                 scratch = xasprintf("%s/flint-state-restore-%s-op%d-%d-%zu", t, cp->tdd->execution_id, op->index,
                                     (int)getpid(), k);
             }
+            bool native = cp_rdb_restores_natively(h, keyed, first, last);
             rc = cp_restore_keyed_incremental(h, keyed, first, last, scratch, get_queue, op, &bad, &err);
+            if (!rc && native) adopt_restored_files(cp, op->index, h);
             free(scratch);
         } else if (h->format && (!strcmp(h->format, "canonical-v1") || !strcmp(h->format, "hashmap-v1") ||
                                  !strcmp(h->format, "rocksdb-full-v1"))) {
@@ -426,8 +463,11 @@ int tm_cp_restore_finish(tm_cp *cp) {
             if ((r->n_keyed_state || r->n_operator_state) && !cp->ops[i].state_restored)
                 log_warn("%s: operator '%s' (%s) has keyed or operator state in %s, but it keeps none: skipped",
                          cp->env.task_name, op->def->name, op->kind->name, cp->tdd->restore->metadata_path);
-            if (!r->n_source_splits && !r->n_pending_commits) continue;
+            /* Empty: a source whose splits all went to other subtasks; it restores owning none. */
+            bool empty = !r->n_keyed_state && !r->n_operator_state && !r->n_source_splits && !r->n_pending_commits;
+            if (!r->n_source_splits && !r->n_pending_commits && !empty) continue;
             if (!op->kind->initialize_state) {
+                if (empty) continue;
                 log_warn("%s: operator '%s' (%s) cannot restore its positions or commits: skipped", cp->env.task_name,
                          op->def->name, op->kind->name);
                 continue;
@@ -479,10 +519,10 @@ static int capture_op(tm_cp *cp, cp_job *job, tm_op *op, op_snap *s, flint_err *
             }
             cp_buf_free(&tb);
             free(toffs);
-        } else if (rocks) {
-            s->ks = KS_RDB_FULL;
-            s->format = job->savepoint ? "canonical-v1" : "rocksdb-full-v1";
-            if (!(s->view = cp_rdb_view_new(kb, err))) return FLINT_ERR;
+        } else if (kb) {
+            s->ks = KS_VIEW;
+            s->format = job->savepoint ? "canonical-v1" : rocks ? "rocksdb-full-v1" : "hashmap-v1";
+            if (!(s->view = cp_keyed_view_new(kb, err))) return FLINT_ERR;
             s->toffs = xcalloc((size_t)n + 1, sizeof *s->toffs);
             cp_timers_capture(op->timers, s->first, s->last, &s->timers, s->toffs);
         } else {
@@ -544,6 +584,7 @@ static int take_snapshot(tm_cp *cp, const tm_barrier *b, int64_t alignment_ns, i
             return rc;
         }
     }
+    if (cp->data_ended && !cp->final_id) cp->final_id = b->checkpoint_id;
     if (b->type == T_SUSPEND || b->type == T_TERMINATE) {
         if (cp->is_source) {
             cp->pause_id = b->checkpoint_id;
@@ -610,8 +651,8 @@ static bool job_aborted(tm_cp *cp, cp_job *j) {
     return atomic_load(&j->aborted);
 }
 
-/* The keyed state file of a RocksDB view, written key group by key group. */
-static int write_rdb_full(tm_cp *cp, cp_job *j, op_snap *s, const char *path, int64_t *size, flint_err *err) {
+/* The keyed state file of a view, written key group by key group. */
+static int write_view(tm_cp *cp, cp_job *j, op_snap *s, const char *path, int64_t *size, flint_err *err) {
     FILE *f = fopen(path, "wb");
     if (!f) return flint_err_set(err, FLINT_IO, "cannot create %s: %s", path, strerror(errno));
     int n = s->last - s->first + 1;
@@ -625,7 +666,7 @@ static int write_rdb_full(tm_cp *cp, cp_job *j, op_snap *s, const char *path, in
             break;
         }
         blk.len = sec.len = 0;
-        if ((rc = cp_rdb_view_block(s->view, s->first + k, &blk, err))) break;
+        if ((rc = cp_keyed_view_block(s->view, s->first + k, &blk, err))) break;
         cp_section_add(&sec, blk.p, blk.len, s->timers.p + s->toffs[k], s->toffs[k + 1] - s->toffs[k]);
         s->offsets[k] = off;
         if (fwrite(sec.p, 1, sec.len, f) != sec.len)
@@ -682,13 +723,7 @@ static int write_rdb_incr(tm_cp *cp, cp_job *j, op_snap *s, Flint__Checkpoint__K
                 if (!rc) {
                     written_add(w, dst);
                     *new_bytes += st.st_size;
-                    pthread_mutex_lock(&cp->mu);
-                    if (oi->n_ups == oi->cap_ups) {
-                        oi->cap_ups = oi->cap_ups ? 2 * oi->cap_ups : 16;
-                        oi->ups = xrealloc(oi->ups, (size_t)oi->cap_ups * sizeof *oi->ups);
-                    }
-                    oi->ups[oi->n_ups++] = (sst_up){xstrdup(name), xstrdup(dst), st.st_size, j->id, false};
-                    pthread_mutex_unlock(&cp->mu);
+                    ups_add(cp, oi, name, dst, st.st_size, j->id, false);
                     reuse = dst;
                 } else {
                     free(dst);
@@ -775,7 +810,7 @@ static int write_op(tm_cp *cp, cp_job *j, op_snap *s, written *w, Flint__Checkpo
                 rc = cp_write_file(path, s->mem.p, s->mem.len, err);
                 size = (int64_t)s->mem.len;
             } else {
-                rc = write_rdb_full(cp, j, s, path, &size, err);
+                rc = write_view(cp, j, s, path, &size, err);
             }
             written_add(w, path);
             h->file = handle_new(rel, size);
@@ -833,7 +868,7 @@ static void run_job(tm_cp *cp, cp_job *j) {
             met.checkpointed_size += o->checkpointed_size;
         }
         /* the view and the RocksDB checkpoint are done with: free them now */
-        cp_rdb_view_free(j->ops[i].view);
+        cp_keyed_view_free(j->ops[i].view);
         j->ops[i].view = NULL;
         if (j->ops[i].local_dir) cp_rm_rf(j->ops[i].local_dir);
     }
@@ -925,15 +960,14 @@ static void start_thread(tm_cp *cp) {
 
 /* ---- requests in the task thread -------------------------------------------------------------------------- */
 
+static int on_trigger_downstream(tm_cp *cp, const tm_barrier *b);
+
 static int on_trigger(tm_cp *cp, const tm_barrier *b) {
-    if (!cp->is_source) {
-        decline(cp, b->checkpoint_id, R_DECLINED, "TriggerCheckpoint reached a task that is not a source");
-        return FLINT_OK;
-    }
     if (!cp->running) {
         decline(cp, b->checkpoint_id, R_NOT_READY, "the task is not running yet");
         return FLINT_OK;
     }
+    if (!cp->is_source) return on_trigger_downstream(cp, b);
     if (cp->stopped || cp->pause_id || cp->stop_now) {
         decline(cp, b->checkpoint_id, R_CLOSING, "the task is finishing");
         return FLINT_OK;
@@ -967,6 +1001,7 @@ static void on_complete(tm_cp *cp, int64_t id) {
             if (cp->ops[i].ups[k].checkpoint_id <= id) cp->ops[i].ups[k].confirmed = true;
     pthread_mutex_unlock(&cp->mu);
     if (cp->suspend_id && id >= cp->suspend_id) cp->suspend_notified = true;
+    if (cp->final_id && id >= cp->final_id) cp->final_done = true;
     if (cp->pause_id && id >= cp->pause_id) {
         log_info("%s: the stop savepoint %lld completed: finishing", cp->env.task_name, (long long)id);
         cp->stop_now = true;
@@ -1041,10 +1076,65 @@ static int64_t input_bytes(tm_cp *cp) {
     return m.bytes_in;
 }
 
+/* The flat index of channel of gate, or -1 when there is no such channel. */
+static int flat_channel(const tm_cp *cp, int gate, int channel) {
+    if (gate < 0 || gate >= cp->n_gates || channel < 0 || channel >= tm_input_channel_count(cp->input, gate)) return -1;
+    return cp->gate_base[gate] + channel;
+}
+
+static void end_of_data(tm_cp *cp, int gate, int channel) {
+    int ch = flat_channel(cp, gate, channel);
+    if (ch < 0 || cp->al.drained[ch]) return;
+    tm_aligner_on_end_of_data(&cp->al, ch);
+    cp->n_eod++;
+}
+
+static void decline_ended(tm_cp *cp, int64_t id) {
+    decline(cp, id, R_EOS, "an input channel ended before the barrier of checkpoint %lld arrived", (long long)id);
+}
+
+/* Every channel delivered the barrier of b: snapshot. */
+static int aligned(tm_cp *cp, const tm_barrier *b, int64_t alignment_ns) {
+    if (!cp->running || cp->stopped) {
+        decline(cp, b->checkpoint_id, R_CLOSING, "the task is finishing");
+        return FLINT_OK;
+    }
+    return take_snapshot(cp, b, alignment_ns, input_bytes(cp) - cp->align_bytes0);
+}
+
+/* Carry out what the aligner said about barrier (or trigger) b, except blocking and the snapshot. */
+static void align_actions(tm_cp *cp, const tm_align_result *r, const tm_barrier *b, bool was_pending) {
+    if (r->aborted) decline(cp, r->aborted, R_SUBSUMED, "checkpoint %lld overtook it", (long long)b->checkpoint_id);
+    if (r->ended) decline_ended(cp, r->ended);
+    if (r->unblock_all) tm_input_unblock_all(cp->input);
+    if ((!was_pending || r->aborted) && (r->trigger || tm_aligner_pending(&cp->al))) cp->align_bytes0 = input_bytes(cp);
+}
+
+/* A trigger for a non-source task: its upstream tasks have all finished (checkpoints after tasks
+ * finish), so the checkpoint is taken once every channel ended, after the records still in them. */
+static int on_trigger_downstream(tm_cp *cp, const tm_barrier *b) {
+    if (!cp->final_checkpoints) {
+        decline(cp, b->checkpoint_id, R_DECLINED, "TriggerCheckpoint reached a task that is not a source");
+        return FLINT_OK;
+    }
+    if (b->checkpoint_id <= cp->al.max_seen) {
+        decline(cp, b->checkpoint_id, R_SUBSUMED, "a newer checkpoint reached the task first");
+        return FLINT_OK;
+    }
+    bool was_pending = tm_aligner_pending(&cp->al) != 0;
+    tm_align_result r = tm_aligner_on_trigger(&cp->al, b, time_mono_ns());
+    align_actions(cp, &r, b, was_pending);
+    return r.trigger ? aligned(cp, b, r.alignment_ns) : FLINT_OK;
+}
+
 int tm_cp_on_event(tm_cp *cp, const tm_element *el) {
     if (!cp || el->len < 4) return FLINT_OK;
     uint32_t type = (uint32_t)el->data[0] | (uint32_t)el->data[1] << 8 | (uint32_t)el->data[2] << 16 |
                     (uint32_t)el->data[3] << 24;
+    if (type == TM_EVENT_END_OF_DATA) {
+        end_of_data(cp, el->gate, el->channel);
+        return FLINT_OK;
+    }
     if (type != TM_EVENT_CHECKPOINT_BARRIER) return FLINT_OK;
     tm_barrier b;
     if (!tm_barrier_decode(el->data + 4, el->len - 4, &b)) {
@@ -1052,23 +1142,13 @@ int tm_cp_on_event(tm_cp *cp, const tm_element *el) {
                  el->channel);
         return FLINT_OK;
     }
-    if (el->gate < 0 || el->gate >= cp->n_gates || el->channel < 0 ||
-        el->channel >= tm_input_channel_count(cp->input, el->gate))
-        return FLINT_OK;
-    int ch = cp->gate_base[el->gate] + el->channel;
+    int ch = flat_channel(cp, el->gate, el->channel);
+    if (ch < 0) return FLINT_OK;
     bool was_pending = tm_aligner_pending(&cp->al) != 0;
-    int64_t now = time_mono_ns();
-    tm_align_result r = tm_aligner_on_barrier(&cp->al, ch, &b, now);
-    if (r.aborted) decline(cp, r.aborted, R_SUBSUMED, "checkpoint %lld overtook it", (long long)b.checkpoint_id);
-    if (r.unblock_all) tm_input_unblock_all(cp->input);
-    if ((!was_pending || r.aborted) && (r.trigger || tm_aligner_pending(&cp->al))) cp->align_bytes0 = input_bytes(cp);
+    tm_align_result r = tm_aligner_on_barrier(&cp->al, ch, &b, time_mono_ns());
+    align_actions(cp, &r, &b, was_pending);
     if (r.block) tm_input_block(cp->input, el->gate, el->channel);
-    if (!r.trigger) return FLINT_OK;
-    if (!cp->running || cp->stopped) {
-        decline(cp, b.checkpoint_id, R_CLOSING, "the task is finishing");
-        return FLINT_OK;
-    }
-    return take_snapshot(cp, &b, r.alignment_ns, input_bytes(cp) - cp->align_bytes0);
+    return r.trigger ? aligned(cp, &b, r.alignment_ns) : FLINT_OK;
 }
 
 void tm_cp_input_ended(tm_cp *cp) {
@@ -1079,16 +1159,39 @@ void tm_cp_input_ended(tm_cp *cp) {
     decline(cp, id, R_EOS, "an input ended before the barrier of checkpoint %lld arrived", (long long)id);
 }
 
-void tm_cp_gate_ended(tm_cp *cp, int gate) {
-    if (!cp || !tm_aligner_pending(&cp->al) || gate < 0 || gate >= cp->n_gates) return;
-    /* Only when a channel of the gate still owes the barrier (in at-least-once mode a channel
-     * may have delivered it and then ended). */
-    int n = tm_input_channel_count(cp->input, gate);
-    for (int i = 0; i < n; i++)
-        if (!cp->al.got[cp->gate_base[gate] + i]) {
-            tm_cp_input_ended(cp);
-            return;
-        }
+int tm_cp_channel_ended(tm_cp *cp, int gate, int channel) {
+    int ch = cp ? flat_channel(cp, gate, channel) : -1;
+    if (ch < 0) return FLINT_OK;
+    tm_align_result r = tm_aligner_on_end(&cp->al, ch, time_mono_ns());
+    if (r.unblock_all) tm_input_unblock_all(cp->input);
+    if (r.ended) decline_ended(cp, r.ended);
+    return r.trigger ? aligned(cp, &cp->al.barrier, r.alignment_ns) : FLINT_OK;
+}
+
+int tm_cp_gate_ended(tm_cp *cp, int gate) {
+    if (!cp || gate < 0 || gate >= cp->n_gates) return FLINT_OK;
+    int n = tm_input_channel_count(cp->input, gate), rc = FLINT_OK;
+    for (int i = 0; i < n && !rc; i++) rc = tm_cp_channel_ended(cp, gate, i);   /* those not reported alone */
+    return rc;
+}
+
+bool tm_cp_input_drained(const tm_cp *cp) {
+    return cp && cp->final_checkpoints && !cp->is_source && !cp->data_ended && cp->al.n > 0 &&
+           cp->n_eod == cp->al.n && !tm_cp_suspended(cp);
+}
+
+bool tm_cp_end_data(tm_cp *cp) {
+    if (!cp || !cp->final_checkpoints || cp->data_ended || tm_cp_suspended(cp)) return false;
+    if (cp->is_source ? cp->stop_now || cp->pause_id : cp->al.n == 0 || cp->n_eod < cp->al.n) return false;
+    cp->data_ended = true;
+    return true;
+}
+
+bool tm_cp_final_checkpoint(const tm_cp *cp) { return cp && cp->data_ended; }
+
+bool tm_cp_final_done(const tm_cp *cp) {
+    /* Once every upstream task finished, the coordinator triggers this task itself. */
+    return !cp || !cp->data_ended || cp->final_done;
 }
 
 bool tm_cp_source_paused(const tm_cp *cp) { return cp && cp->pause_id != 0; }
@@ -1138,4 +1241,10 @@ void tm_cp_stop(tm_cp *cp, bool finished) {
         pthread_join(cp->thread, NULL);
         cp->thread_started = false;
     }
+    /* jobs left in the queue hold views of the state backends, which close next */
+    for (cp_job *j = cp->jhead, *n; j; j = n) {
+        n = j->next;
+        job_free(j);
+    }
+    cp->jhead = cp->jtail = NULL;
 }

@@ -20,7 +20,10 @@
  *    (UpdateTaskExecutionState.restore_failure);
  *  - stop-with-savepoint: a source that took a SAVEPOINT_SUSPEND / _TERMINATE savepoint stops
  *    emitting, finishes once it completes and resumes if it is aborted; the tasks downstream end
- *    without ending their input (no end-of-input output after a suspend savepoint).
+ *    without ending their input (no end-of-input output after a suspend savepoint);
+ *  - checkpoints after tasks finish: at the end of its data a task sends end-of-data downstream
+ *    and finishes only once a checkpoint it took after that completed (tm_cp_end_data); once its
+ *    upstream tasks all finished, the coordinator triggers it like a source.
  *
  * File layout of what a task writes (all formats of full keyed state share it): see cp_state.h. */
 #ifndef FLINT_CP_TASK_H
@@ -58,7 +61,9 @@ typedef struct tm_cp_env {
 tm_cp *tm_cp_new(const tm_cp_env *env);
 /* After the task's thread ended (tm_cp_stop ran). */
 void tm_cp_free(tm_cp *cp);
-/* A request for the task thread (copied). Triggers of non-source tasks are declined there. */
+/* A request for the task thread (copied). A trigger of a non-source task (its upstream tasks all
+ * finished) counts as a barrier on every channel at its end; without final checkpoints it is
+ * declined. */
 void tm_cp_post_trigger(tm_cp *cp, const Flint__Checkpoint__TriggerCheckpoint *m);
 void tm_cp_post_complete(tm_cp *cp, int64_t checkpoint_id);
 void tm_cp_post_aborted(tm_cp *cp, int64_t checkpoint_id);
@@ -88,8 +93,29 @@ int tm_cp_run_requests(tm_cp *cp);
 int tm_cp_on_event(tm_cp *cp, const tm_element *el);
 /* Every input ended: a pending alignment can never complete (declined INPUT_END_OF_STREAM). */
 void tm_cp_input_ended(tm_cp *cp);
-/* Every channel of a gate ended: the same when one of them still owed the barrier. */
-void tm_cp_gate_ended(tm_cp *cp, int gate);
+/* A channel ended (end of partition) while others of its gate go on. After its end of data it
+ * counts as having delivered every later barrier (the snapshot may be taken now: a failure of
+ * the task is returned). Without, the checkpoint being aligned, if the channel still owed its
+ * barrier, and every later one are declined (INPUT_END_OF_STREAM) and the blocked channels
+ * unblocked. */
+int tm_cp_channel_ended(tm_cp *cp, int gate, int channel);
+/* Every channel of a gate ended: the same for each of them. */
+int tm_cp_gate_ended(tm_cp *cp, int gate);
+/* Checkpoints after tasks finish (TaskCheckpointConfig.final_checkpoints; FLIP-147): a task that
+ * reaches the end of its data ends its operators, sends TM_EVENT_END_OF_DATA downstream instead of
+ * ending its partitions, goes on taking checkpoints, and ends its partitions only once one it took
+ * after its end of data completed. */
+/* Non-sources: every input channel delivered its end of data; the task ends its data now. */
+bool tm_cp_input_drained(const tm_cp *cp);
+/* The task ends its data (once, before ending its chain): whether a final checkpoint follows. No
+ * when the option is off, after a stop-with-savepoint, or (non-sources) when an input ended
+ * without end of data. */
+bool tm_cp_end_data(tm_cp *cp);
+/* tm_cp_end_data said yes (two-phase-commit sinks commit on the final checkpoint then, not at
+ * the end of input). */
+bool tm_cp_final_checkpoint(const tm_cp *cp);
+/* The task may end its partitions: no final checkpoint follows, or one completed. */
+bool tm_cp_final_done(const tm_cp *cp);
 /* Sources: stop emitting (a stop-with-savepoint savepoint is in progress). */
 bool tm_cp_source_paused(const tm_cp *cp);
 /* Sources: the stop-with-savepoint savepoint completed: finish now. *drain: it was a

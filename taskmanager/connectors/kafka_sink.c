@@ -1,13 +1,15 @@
 /* sink.kafka: rows as Kafka records with librdkafka (Flink's KafkaSink). Key and value come from
  * formats (formats.h), the topic from the options or a field, the partition from librdkafka's
  * partitioner (murmur2, as Kafka's Java client), a fixed subtask -> partition mapping or round
- * robin. Delivery guarantees and the transactional producer pool: see kafka.h. Delivery reports
- * are served on the task thread (polls in process, in a tick and in flush). */
+ * robin, the headers from params "header.<name>" (static) and a field holding a JSON object.
+ * Delivery guarantees and the transactional producer pool: see kafka.h. Delivery reports are
+ * served on the task thread (polls in process, in a tick and in flush). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #define LOG_MODULE "kafka"
@@ -51,6 +53,8 @@ typedef struct kk_state {
     fmt value, key;
     bool has_key;
     int topic_field;
+    int headers_field;                /* a JSON object of headers, -1 */
+    rd_kafka_headers_t *headers;      /* the static headers, NULL when none */
     char *topic;
     char topic_buf[256];
     topic_info *topics;
@@ -196,6 +200,7 @@ static int kk_open(tm_op *op) {
     op->state = s;
     s->op = op;
     s->topic_field = -1;
+    s->headers_field = -1;
     if (!op->in_schema) return tm_op_fail(op, "the sink has no input schema");
     const char *d = param_or(op, "delivery", "at-least-once");
     s->delivery = strcmp(d, "none") == 0 ? D_NONE : strcmp(d, "exactly-once") == 0 ? D_EXACTLY_ONCE : D_AT_LEAST_ONCE;
@@ -210,6 +215,14 @@ static int kk_open(tm_op *op) {
         if ((rc = tm_op_param_req(op, "topic", &t))) return rc;
         s->topic = xstrdup(t);
     }
+    if ((rc = tm_op_param_int(op, "headers.field", -1, &v))) return rc;
+    s->headers_field = (int)v;
+    for (size_t i = 0; i < op->def->n_params; i++) {
+        const char *k = op->def->params[i]->key, *hv = op->def->params[i]->value;
+        if (!str_starts_with(k, "header.")) continue;
+        if (!s->headers) s->headers = rd_kafka_headers_new(4);
+        rd_kafka_header_add(s->headers, k + 7, -1, hv, -1);
+    }
     int nf = flint_schema_field_count(op->in_schema);
     int *idx = xcalloc((size_t)nf + 1, sizeof *idx);
     flint_err err = {0};
@@ -217,7 +230,7 @@ static int kk_open(tm_op *op) {
     if (!tm_op_param(op, "value.fields")) {
         n = 0;
         for (int i = 0; i < nf; i++)
-            if (i != s->topic_field) idx[n++] = i;
+            if (i != s->topic_field && i != s->headers_field) idx[n++] = i;
     }
     if (n < 0) rc = tm_op_fail(op, "bad value.fields parameter");
     else if (fmt_init(&s->value, param_or(op, "format", "text"), op->in_schema, idx, n, true, fmt_opt, op, "", &err))
@@ -311,6 +324,50 @@ static int topic_partitions(tm_op *op, kk_state *s, const char *topic) {
     return n;
 }
 
+/* Add the headers of the JSON object text[0..len) to h: strings as their bytes, null as a header
+ * without a value, other values as their JSON text. */
+static int add_json_headers(tm_op *op, rd_kafka_headers_t *h, const char *text, size_t len) {
+    json_error_t je;
+    json_t *o = json_loadb(text, len, 0, &je);
+    if (!o || !json_is_object(o)) {
+        int rc = tm_op_fail(op, "the headers field holds no JSON object (%s): %.80s", o ? "not an object" : je.text, text);
+        json_decref(o);
+        return rc;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(o, name, v) {
+        if (json_is_null(v)) {
+            rd_kafka_header_add(h, name, -1, NULL, 0);
+        } else if (json_is_string(v)) {
+            rd_kafka_header_add(h, name, -1, json_string_value(v), (ssize_t)json_string_length(v));
+        } else {
+            char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            rd_kafka_header_add(h, name, -1, t, -1);
+            free(t);
+        }
+    }
+    json_decref(o);
+    return FLINT_OK;
+}
+
+/* The headers of row's record (*out NULL when it has none; the caller owns them). */
+static int record_headers(tm_op *op, kk_state *s, const flint_row *row, rd_kafka_headers_t **out) {
+    *out = NULL;
+    bool field = s->headers_field >= 0 && !flint_row_is_null(row, s->headers_field);
+    if (!field) {
+        if (s->headers) *out = rd_kafka_headers_copy(s->headers);
+        return FLINT_OK;
+    }
+    rd_kafka_headers_t *h = s->headers ? rd_kafka_headers_copy(s->headers) : rd_kafka_headers_new(4);
+    size_t len;
+    const char *text = flint_row_get_string(row, s->headers_field, &len);
+    int rc = add_json_headers(op, h, text, len);
+    if (rc) rd_kafka_headers_destroy(h);
+    else *out = h;
+    return rc;
+}
+
 static int kk_process(tm_op *op, const flint_row *row) {
     kk_state *s = op->state;
     int rc = check_deliveries(op, s);
@@ -337,24 +394,33 @@ static int kk_process(tm_op *op, const flint_row *row) {
         partition = s->partitioner == P_FIXED ? op->rt->subtask % n : (int32_t)(s->rr++ % n);
     }
     int64_t ts = op->rt->timestamp != FLINT_NO_TIMESTAMP ? op->rt->timestamp : 0;
+    rd_kafka_headers_t *hdrs;
+    if ((rc = record_headers(op, s, row, &hdrs))) return rc;
     rd_kafka_t *rk = s->pool[s->cur].rk;
     int64_t waited_since = 0;
     for (;;) {
+        /* On success the record owns hdrs; on failure they are still ours. */
         rd_kafka_resp_err_t e = rd_kafka_producev(
             rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
             RD_KAFKA_V_VALUE((void *)val, vlen), RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_TIMESTAMP(ts < 0 ? 0 : ts),
-            RD_KAFKA_V_END);
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (!e) break;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-            return tm_op_fail(op, "producing to topic %s: %s", topic, rd_kafka_err2str(e));
+            rc = tm_op_fail(op, "producing to topic %s: %s", topic, rd_kafka_err2str(e));
         /* The producer's queue is full (a slow or unreachable broker): wait for deliveries. */
         int64_t now = time_mono_ms();
         if (!waited_since) waited_since = now;
-        else if (now - waited_since > QUEUE_FULL_LIMIT_MS)
-            return tm_op_fail(op, "producing to topic %s: the producer queue stayed full for %d s", topic,
-                              QUEUE_FULL_LIMIT_MS / 1000);
-        rd_kafka_poll(rk, 100);
-        if ((rc = check_deliveries(op, s))) return rc;
+        else if (!rc && now - waited_since > QUEUE_FULL_LIMIT_MS)
+            rc = tm_op_fail(op, "producing to topic %s: the producer queue stayed full for %d s", topic,
+                            QUEUE_FULL_LIMIT_MS / 1000);
+        if (!rc) {
+            rd_kafka_poll(rk, 100);
+            rc = check_deliveries(op, s);
+        }
+        if (rc) {
+            if (hdrs) rd_kafka_headers_destroy(hdrs);
+            return rc;
+        }
     }
     s->stats.records++;
     if (++s->since_poll >= POLL_EVERY) {
@@ -464,12 +530,15 @@ static int kk_end_input(tm_op *op) {
         if (flush(op, s, &s->pool[0], &err)) return op->rt->failed ? FLINT_ERR : tm_op_fail(op, "%s", err.msg);
         return FLINT_OK;
     }
-    /* End of input: no checkpoint follows (docs/checkpointing-protocol.md), so everything pending
-     * and the open transaction are committed now. */
-    int rc = kafka_sink_checkpoint_complete(op, INT64_MAX - 1);
+    /* A final checkpoint follows (checkpoints after tasks finish, docs/checkpointing-protocol.md):
+     * its snapshot makes the open transaction pending, its completion commits it. Else no
+     * checkpoint follows, so everything pending and the open transaction are committed now. */
+    bool final = tm_cp_final_checkpoint(op->rt->cp);
+    int rc = final ? FLINT_OK : kafka_sink_checkpoint_complete(op, INT64_MAX - 1);
     if (rc) return rc;
     kk_producer *cur = &s->pool[s->cur];
     if (flush(op, s, cur, &err)) return op->rt->failed ? FLINT_ERR : tm_op_fail(op, "%s", err.msg);
+    if (final) return FLINT_OK;
     return commit(op, s, cur, "end of input") == FLINT_OK ? FLINT_OK : tm_op_fail(op, "committing at the end of input failed");
 }
 
@@ -494,6 +563,7 @@ static void kk_close(tm_op *op) {
     if (s->stats.failed)
         log_warn("%s: %" PRId64 " record(s) were not delivered to Kafka", op->rt->task_name, s->stats.failed);
     free(s->pool);
+    if (s->headers) rd_kafka_headers_destroy(s->headers);
     fmt_free(&s->value);
     if (s->has_key) fmt_free(&s->key);
     for (int i = 0; i < s->ntopics; i++) free(s->topics[i].name);

@@ -961,8 +961,8 @@ static void fill_metadata(ks_state *s, const rd_kafka_message_t *m, const char *
 
 /* A record that does not parse: fail, skip or dead-letter it. */
 static int parse_error(tm_op *op, ks_state *s, const rd_kafka_message_t *m, const char *topic, const char *why) {
+    metric_counter_inc(&op->num_records_in_errors);
     if (s->dl_side >= 0) {
-        s->stats.parse_errors++;
         s->stats.dead_lettered++;
         flint_row_builder *b = &s->dl_b;
         flint_row_builder_reset(b);
@@ -982,12 +982,12 @@ static int parse_error(tm_op *op, ks_state *s, const rd_kafka_message_t *m, cons
         return tm_op_emit_side(op, s->dl_side, &row);
     }
     if (s->ignore_errors) {
-        s->stats.parse_errors++;
-        /* Logged (the first ones, then every 1000th) and counted. */
-        if (s->stats.parse_errors <= 10 || s->stats.parse_errors % 1000 == 0)
+        /* Counted (numRecordsInErrors) and logged: the first ones, then every 1000th. */
+        int64_t n = metric_counter_get(&op->num_records_in_errors);
+        if (n <= 10 || n % 1000 == 0)
             log_warn("%s: skipped a record that does not parse (%" PRId64 " so far): topic %s, partition %d, offset %" PRId64
                      ": %s",
-                     op->rt->task_name, s->stats.parse_errors, topic, m->partition, m->offset, why);
+                     op->rt->task_name, n, topic, m->partition, m->offset, why);
         return FLINT_OK;
     }
     return tm_op_fail(op,
@@ -1275,6 +1275,7 @@ void kafka_source_get_stats(tm_op *op, kafka_source_stats *st) {
     memset(st, 0, sizeof *st);
     if (!s) return;
     *st = s->stats;
+    st->parse_errors = metric_counter_get(&op->num_records_in_errors);
     st->partitions = s->nparts;
     st->finished = s->n_finished;
 }

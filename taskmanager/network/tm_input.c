@@ -23,7 +23,7 @@ tm_input *tm_input_new(tm_net *net, tm_waker *waker) {
     tm_input *in = XNEW(tm_input);
     in->net = net;
     in->waker = waker;
-    pthread_mutex_init(&in->mu, NULL);
+    tm_mutex_init(&in->mu);
     tm_dl_init(&in->avail);
     return in;
 }
@@ -108,9 +108,13 @@ int tm_input_start(tm_input *in, flint_err *err) {
 
 /* ---- credit and buffers (under in->mu) ---------------------------------------------------------- */
 
+/* Credit for k more buffers. The channel is queued for an AddCredit only when it had none
+ * unannounced: otherwise it is queued already, or the I/O thread took it off the queue and has yet
+ * to take its credit (which then includes k). */
 static void add_credit_locked(tm_chan *ch, int k) {
+    bool queue = ch->unannounced == 0;
     ch->unannounced += k;
-    tm_net_queue_credit(ch->in->net, ch);
+    if (queue) tm_net_queue_credit(ch->in->net, ch);
 }
 
 static bool wants_more_locked(const tm_chan *ch) {
@@ -242,6 +246,16 @@ tm_buf *tm_input_take_free(tm_chan *ch) {
     if (!ch->closed && ch->freeq.len > ch->unannounced) b = tm_bufq_pop(&ch->freeq);
     pthread_mutex_unlock(&ch->in->mu);
     return b;
+}
+
+void tm_input_untake(tm_chan *ch, tm_buf *b) {
+    tm_bufq topool = {0};
+    pthread_mutex_lock(&ch->in->mu);
+    if (ch->closed) recycle_locked(b, &topool);
+    else if (b->owner == TM_OWN_EXCLUSIVE) tm_bufq_push_head(&ch->freeq, b);
+    else tm_bufq_push(&ch->freeq, b);   /* floating buffers queue behind the exclusive ones */
+    pthread_mutex_unlock(&ch->in->mu);
+    tm_pool_put_q(&ch->in->net->pool, &topool);
 }
 
 void tm_input_deliver(tm_chan *ch, tm_buf *b, int backlog) {
@@ -480,7 +494,8 @@ static int read_spanning(tm_input *in, tm_chan *ch, tm_element *el) {
     return 0;
 }
 
-/* An event buffer just fetched. Returns 1 with *el, 0 to go on reading, < 0 on failure. */
+/* An event buffer just fetched. Returns 1 with *el (the event, or the end of the channel or of
+ * its gate), < 0 on failure. */
 static int read_event(tm_input *in, tm_chan *ch, tm_element *el) {
     tm_buf *b = in->cur;
     if (ch->spanning) return corrupt(in, ch, "event inside a spanning element");
@@ -501,17 +516,18 @@ static int read_event(tm_input *in, tm_chan *ch, tm_element *el) {
     ch->ended = true;
     if (ch->local) tm_partition_detach(&ch->reader);
     tm_gate *g = ch->gate;
+    el->kind = TM_ELEM_CHANNEL_END;
+    el->gate = g->idx;
+    el->channel = ch->idx;
+    el->data = NULL;
+    el->len = 0;
     if (++g->ended == g->n) {
         g->end_reported = true;
         in->gates_ended++;
         el->kind = TM_ELEM_GATE_END;
-        el->gate = g->idx;
         el->channel = -1;
-        el->data = NULL;
-        el->len = 0;
-        return 1;
     }
-    return 0;
+    return 1;
 }
 
 int tm_input_next(tm_input *in, tm_element *el) {

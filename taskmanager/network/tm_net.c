@@ -4,12 +4,15 @@
  * the producer side serves subpartitions to those channels against credit (see tm_net_wire.h for
  * the messages). Task threads reach the I/O thread through three queues under io_mu
  * (commands, channels with credit to announce, readers with buffers to send) and one libevent
- * user event. */
+ * user event. Producers write through their connections' bufferevents (segments by reference,
+ * many per writev); consumers read their sockets themselves, payloads straight into segments. */
 #include <assert.h>
 #include <endian.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -91,6 +94,24 @@ static void idmap_free(idmap *m) {
 }
 
 /* ---- connections and server-side readers -------------------------------------------------------- */
+#define SERVER_MAX_WRITE (4u << 20)   /* bytes per writev on a producer's connection at most */
+#define RX_STAGE 16384     /* a client connection's staging area */
+#define RX_BIG 4096        /* a Buffer this large is read into its segment alone, header apart */
+#define RX_ROUNDS 16       /* readv calls per readable event at most (then other connections) */
+
+/* A client connection's receiving state (consumer side, I/O thread). */
+typedef struct tm_rx {
+    struct event *ev;         /* EV_READ on the socket, from connected to destroyed */
+    uint8_t *stage;           /* RX_STAGE bytes */
+    uint32_t spos, slen;      /* staged bytes not parsed yet: stage[spos, slen) */
+    bool body;                /* reading the payload of the Buffer hdr */
+    bool big;                 /* the last Buffer was large: read the next header alone */
+    tm_wire_hdr hdr;
+    uint32_t have;            /* payload bytes read */
+    tm_chan *ch;              /* the Buffer's channel and segment (NULL: the payload is dropped) */
+    tm_buf *b;
+} tm_rx;
+
 typedef struct tm_conn {
     tm_dl link;               /* net->clients or net->servers */
     tm_net *net;
@@ -103,6 +124,7 @@ typedef struct tm_conn {
     idmap map;                /* id -> tm_chan (client) or tm_reader (server) */
     tm_dl users;              /* client: tm_chan.conn_link; server: tm_reader.conn_link */
     uint32_t next_id;         /* client: next channel id */
+    tm_rx rx;                 /* client */
 } tm_conn;
 
 /* A remote consumer's channel as seen by the producer: reads one subpartition. */
@@ -385,6 +407,8 @@ static void on_accept(struct bufferevent *bev, const char *peer, void *ud) {
     tm_dl_init(&c->users);
     tm_dl_push(&net->servers, &c->link);
     bufferevent_setcb(bev, server_read, NULL, server_event, c);
+    /* Write whatever is queued (up to libevent's 128 segments) per writev, not 16 KiB. */
+    bufferevent_set_max_single_write(bev, SERVER_MAX_WRITE);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     log_debug("data connection from %s", peer);
 }
@@ -402,11 +426,13 @@ static void chan_origin(const tm_chan *ch, char *buf, size_t len) {
 
 static void client_destroy(tm_conn *c);
 static void client_close(tm_conn *c);
+static void rx_abandon(tm_conn *c);
 
 /* ch no longer uses its connection. */
 static void chan_release_conn(tm_chan *ch) {
     tm_conn *c = ch->conn;
     if (!c) return;
+    if (c->rx.ch == ch) rx_abandon(c);
     if (ch->state == TM_CH_REQUESTED) idmap_del(&c->map, ch->id);
     tm_dl_del(&ch->conn_link);
     ch->conn = NULL;
@@ -460,7 +486,6 @@ static void chan_retry(tm_net *net, tm_chan *ch) {
               (long long)delay);
 }
 
-static void client_read(struct bufferevent *bev, void *arg);
 static void client_event(struct bufferevent *bev, short what, void *arg);
 
 static tm_conn *client_get(tm_net *net, tm_chan *ch, char *err, size_t errlen) {
@@ -487,8 +512,9 @@ static tm_conn *client_get(tm_net *net, tm_chan *ch, char *err, size_t errlen) {
     snprintf(c->addr, sizeof c->addr, "%s:%d", ch->host, ch->port);
     tm_dl_init(&c->users);
     tm_dl_push(&net->clients, &c->link);
-    bufferevent_setcb(bev, client_read, NULL, client_event, c);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* Reading starts once connected (client_event), outside the bufferevent. */
+    bufferevent_setcb(bev, NULL, NULL, client_event, c);
+    bufferevent_enable(bev, EV_WRITE);
     return c;
 }
 
@@ -540,6 +566,9 @@ static void chan_request(tm_net *net, tm_chan *ch) {
 /* ---- consumer side: connections ------------------------------------------------------------------ */
 
 static void client_destroy(tm_conn *c) {
+    rx_abandon(c);
+    if (c->rx.ev) event_free(c->rx.ev);
+    free(c->rx.stage);
     tm_dl_del(&c->link);
     bufferevent_free(c->bev);
     idmap_free(&c->map);
@@ -560,6 +589,7 @@ static void client_fail(tm_conn *c, int status, const char *fmt, ...) {
     va_end(ap);
     if (!tm_dl_empty(&c->users))
         log_warn("data connection to taskmanager %s at %s: %s", c->rid, c->addr, msg);
+    rx_abandon(c);
     tm_dl *n;
     while ((n = c->users.next) != &c->users) {
         tm_chan *ch = TM_DL_ENTRY(n, tm_chan, conn_link);
@@ -583,60 +613,7 @@ static void client_close(tm_conn *c) {
         return;
     }
     send_msg(c, TM_MSG_CLOSE_REQUEST, TM_WIRE_NO_CHANNEL, NULL, 0);
-    bufferevent_setcb(c->bev, client_read, client_closed_write, client_event, c);
-}
-
-/* A Buffer message for a channel of c; the whole message is in `in`. Returns false when c was
- * closed. */
-static bool client_buffer(tm_conn *c, const tm_wire_hdr *h, struct evbuffer *in) {
-    tm_chan *ch = idmap_get(&c->map, h->channel);
-    if (!ch) {
-        if (h->channel < c->next_id) {   /* a channel we canceled: drop what was in flight */
-            evbuffer_drain(in, TM_WIRE_HEADER + h->size);
-            return true;
-        }
-        client_fail(c, FLINT_PROTOCOL, "protocol error: Buffer for unknown channel %u", h->channel);
-        return false;
-    }
-    bool event = h->flags & TM_WIRE_FLAG_EVENT;
-    if (h->size == 0 || (event && h->size < 4)) {
-        client_fail(c, FLINT_PROTOCOL, "protocol error: Buffer of %u bytes", h->size);
-        return false;
-    }
-    if (h->seq != ch->expect_seq) {
-        client_fail(c, FLINT_PROTOCOL,
-                    "protocol error: Buffer %u on channel %u out of sequence (expected %u)", h->seq,
-                    h->channel, ch->expect_seq);
-        return false;
-    }
-    tm_buf *b = tm_input_take_free(ch);
-    if (!b) {
-        client_fail(c, FLINT_PROTOCOL, "protocol error: Buffer on channel %u without credit",
-                    h->channel);
-        return false;
-    }
-    evbuffer_drain(in, TM_WIRE_HEADER);
-    evbuffer_remove(in, b->data, h->size);
-    b->size = h->size;
-    b->flags = 0;
-    bool eop = false;
-    if (event) {
-        uint32_t t;
-        memcpy(&t, b->data, 4);
-        eop = le32toh(t) == TM_EVENT_END_OF_PARTITION;
-        b->flags = TM_BUF_EVENT | (eop ? TM_BUF_EOP : 0);
-    }
-    ch->expect_seq++;
-    int backlog = h->backlog > (uint32_t)INT32_MAX / 2 ? INT32_MAX / 2 : (int)h->backlog;
-    tm_input_deliver(ch, b, backlog);   /* b may be consumed and recycled from now on */
-    if (eop) {
-        /* Nothing more comes for this channel: release its spare buffers and the connection. */
-        chan_release_conn(ch);
-        ch->state = TM_CH_DONE;
-        tm_input_close_chan(ch);
-        if (c->closing) return false;
-    }
-    return true;
+    bufferevent_setcb(c->bev, NULL, client_closed_write, client_event, c);
 }
 
 static void client_error_response(tm_conn *c, const tm_wire_hdr *h, const uint8_t *p) {
@@ -659,62 +636,209 @@ static void client_error_response(tm_conn *c, const tm_wire_hdr *h, const uint8_
     else chan_fail(ch, FLINT_STATE, "%s", msg);
 }
 
-static void client_read(struct bufferevent *bev, void *arg) {
-    tm_conn *c = arg;
-    tm_net *net = c->net;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    for (;;) {
-        size_t avail = evbuffer_get_length(in);
-        if (c->closing) {
-            evbuffer_drain(in, avail);
-            return;
+/* ---- consumer side: receiving --------------------------------------------------------------------
+ * The consumer reads its connections itself, not through the bufferevent (libevent reads at most
+ * 4 KiB per call into its own chains, from which a payload would be copied once more): a
+ * Buffer's payload is read from the socket straight into the channel's segment, together with
+ * the next message's header in the same readv. Headers, control messages and runs of small
+ * Buffers are read in bulk into the connection's staging area and parsed or copied from there. */
+
+/* Give back the segment a Buffer was being read into (its channel goes away): the rest of the
+ * payload is read and dropped. */
+static void rx_abandon(tm_conn *c) {
+    tm_rx *rx = &c->rx;
+    if (rx->b) tm_input_untake(rx->ch, rx->b);
+    rx->b = NULL;
+    rx->ch = NULL;
+}
+
+/* A Buffer's header (h, checked against the segment size): start reading its payload. Returns
+ * false when c was closed. */
+static bool rx_begin_buffer(tm_conn *c, const tm_wire_hdr *h) {
+    tm_rx *rx = &c->rx;
+    tm_chan *ch = idmap_get(&c->map, h->channel);
+    tm_buf *b = NULL;
+    if (!ch && h->channel >= c->next_id) {
+        client_fail(c, FLINT_PROTOCOL, "protocol error: Buffer for unknown channel %u", h->channel);
+        return false;
+    }
+    if (ch) {   /* otherwise a channel we canceled: drop what was in flight */
+        bool event = h->flags & TM_WIRE_FLAG_EVENT;
+        if (h->size == 0 || (event && h->size < 4)) {
+            client_fail(c, FLINT_PROTOCOL, "protocol error: Buffer of %u bytes", h->size);
+            return false;
         }
-        if (avail < TM_WIRE_HEADER) return;
-        uint8_t raw[TM_WIRE_HEADER];
-        evbuffer_copyout(in, raw, sizeof raw);
+        if (h->seq != ch->expect_seq) {
+            client_fail(c, FLINT_PROTOCOL,
+                        "protocol error: Buffer %u on channel %u out of sequence (expected %u)",
+                        h->seq, h->channel, ch->expect_seq);
+            return false;
+        }
+        if (!(b = tm_input_take_free(ch))) {
+            client_fail(c, FLINT_PROTOCOL, "protocol error: Buffer on channel %u without credit",
+                        h->channel);
+            return false;
+        }
+    }
+    rx->body = true;
+    rx->big = h->size >= RX_BIG;
+    rx->hdr = *h;
+    rx->have = 0;
+    rx->ch = ch;
+    rx->b = b;
+    return true;
+}
+
+/* A Buffer's payload is complete: hand it to its channel. Returns false when c is closing. */
+static bool rx_end_buffer(tm_conn *c) {
+    tm_rx *rx = &c->rx;
+    tm_chan *ch = rx->ch;
+    tm_buf *b = rx->b;
+    rx->body = false;
+    rx->ch = NULL;
+    rx->b = NULL;
+    if (!b) return true;
+    b->size = rx->hdr.size;
+    b->flags = 0;
+    bool eop = false;
+    if (rx->hdr.flags & TM_WIRE_FLAG_EVENT) {
+        uint32_t t;
+        memcpy(&t, b->data, 4);
+        eop = le32toh(t) == TM_EVENT_END_OF_PARTITION;
+        b->flags = TM_BUF_EVENT | (eop ? TM_BUF_EOP : 0);
+    }
+    ch->expect_seq++;
+    uint32_t bl = rx->hdr.backlog;
+    tm_input_deliver(ch, b, bl > (uint32_t)INT32_MAX / 2 ? INT32_MAX / 2 : (int)bl);
+    /* b may be consumed and recycled from now on */
+    if (eop) {
+        /* Nothing more comes for this channel: release its spare buffers and the connection. */
+        chan_release_conn(ch);
+        ch->state = TM_CH_DONE;
+        tm_input_close_chan(ch);
+        if (c->closing) return false;
+    }
+    return true;
+}
+
+/* Handle the staged bytes. Returns false when c was closed or destroyed. */
+static bool rx_parse(tm_conn *c) {
+    tm_rx *rx = &c->rx;
+    for (;;) {
+        uint32_t staged = rx->slen - rx->spos;
+        if (rx->body) {
+            uint32_t k = rx->hdr.size - rx->have;
+            if (k > staged) k = staged;
+            if (rx->b) memcpy(rx->b->data + rx->have, rx->stage + rx->spos, k);
+            rx->spos += k;
+            rx->have += k;
+            if (rx->have < rx->hdr.size) return true;
+            if (!rx_end_buffer(c)) return false;
+            continue;
+        }
+        if (staged < TM_WIRE_HEADER) return true;
         tm_wire_hdr h;
         const char *why;
-        if (tm_wire_decode(raw, &h, &why)) {
+        if (tm_wire_decode(rx->stage + rx->spos, &h, &why)) {
             client_fail(c, FLINT_PROTOCOL, "protocol error: %s", why);
-            return;
+            return false;
         }
-        if (h.type == TM_MSG_BUFFER && h.size > net->seg_size) {
+        if (h.type == TM_MSG_BUFFER && h.size > c->net->seg_size) {
             client_fail(c, FLINT_PROTOCOL,
                         "protocol error: a Buffer of %u bytes exceeds the segment size of %u bytes "
                         "(taskmanager.memory.segment-size must be the same on all taskmanagers)",
-                        h.size, net->seg_size);
-            return;
+                        h.size, c->net->seg_size);
+            return false;
         }
-        if (h.type != TM_MSG_BUFFER && h.size > TM_WIRE_MAX_CONTROL) {
-            client_fail(c, FLINT_PROTOCOL, "protocol error: message type %u of %u bytes", h.type,
-                        h.size);
-            return;
-        }
-        if (avail < TM_WIRE_HEADER + h.size) return;
         if (h.type == TM_MSG_BUFFER) {
-            if (!client_buffer(c, &h, in)) return;
+            rx->spos += TM_WIRE_HEADER;
+            if (!rx_begin_buffer(c, &h)) return false;
             continue;
         }
-        uint8_t p[TM_WIRE_MAX_CONTROL];
-        evbuffer_drain(in, TM_WIRE_HEADER);
-        evbuffer_remove(in, p, h.size);
+        if (h.size > TM_WIRE_MAX_CONTROL) {
+            client_fail(c, FLINT_PROTOCOL, "protocol error: message type %u of %u bytes", h.type,
+                        h.size);
+            return false;
+        }
+        if (staged < TM_WIRE_HEADER + h.size) return true;
+        const uint8_t *p = rx->stage + rx->spos + TM_WIRE_HEADER;
+        rx->spos += TM_WIRE_HEADER + h.size;
         if (h.type == TM_MSG_ERROR_RESPONSE && h.size >= 4) {
             bool whole = h.channel == TM_WIRE_NO_CHANNEL;   /* then c is destroyed */
             client_error_response(c, &h, p);
-            if (whole || c->closing) return;
+            if (whole || c->closing) return false;
             continue;
         }
         client_fail(c, FLINT_PROTOCOL, "protocol error: unexpected message (type %u, %u bytes) "
                     "from a producer", h.type, h.size);
-        return;
+        return false;
+    }
+}
+
+/* How many bytes to read into the stage: all there is room for, except after a large Buffer,
+ * when only the next header (or the rest of a message being dropped, or of a control message) is
+ * read, so that the next payload lands in its segment. */
+static uint32_t rx_stage_want(const tm_rx *rx) {
+    uint32_t staged = rx->slen - rx->spos, room = RX_STAGE - rx->slen;
+    if (!rx->big) return room;
+    uint32_t need = TM_WIRE_HEADER;
+    if (rx->body && !rx->b) need += rx->hdr.size - rx->have;
+    else if (!rx->body && staged >= TM_WIRE_HEADER)   /* a control message (checked by rx_parse) */
+        need += tm_wire_get32(rx->stage + rx->spos + 16);
+    need = need > staged ? need - staged : 0;
+    return need < room ? need : room;
+}
+
+/* The socket of a client connection is readable. */
+static void client_on_readable(evutil_socket_t fd, short what, void *arg) {
+    (void)what;
+    tm_conn *c = arg;
+    tm_rx *rx = &c->rx;
+    for (int round = 0; round < RX_ROUNDS; round++) {
+        uint32_t staged = rx->slen - rx->spos;
+        if (rx->spos > 0) {
+            memmove(rx->stage, rx->stage + rx->spos, staged);
+            rx->spos = 0;
+            rx->slen = staged;
+        }
+        struct iovec iov[2];
+        int n = 0;
+        size_t asked = 0;
+        if (rx->b) iov[n++] = (struct iovec){rx->b->data + rx->have, rx->hdr.size - rx->have};
+        uint32_t want = c->closing ? RX_STAGE - rx->slen : rx_stage_want(rx);
+        if (want) iov[n++] = (struct iovec){rx->stage + rx->slen, want};
+        for (int i = 0; i < n; i++) asked += iov[i].iov_len;
+        assert(asked > 0);
+        ssize_t k = readv(fd, iov, n);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR) continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+            const char *reason = k == 0 ? "connection closed by the producer" : strerror(errno);
+            if (c->closing) client_destroy(c);
+            else client_fail(c, FLINT_IO, "lost the data connection: %s", reason);
+            return;
+        }
+        if (c->closing) {   /* goodbye said: whatever still comes is dropped */
+            rx->spos = rx->slen = 0;
+            continue;
+        }
+        size_t into_seg = rx->b ? iov[0].iov_len : 0;
+        if (into_seg > (size_t)k) into_seg = (size_t)k;
+        rx->have += (uint32_t)into_seg;
+        rx->slen += (uint32_t)((size_t)k - into_seg);
+        if (!rx_parse(c)) return;
+        if ((size_t)k < asked) return;   /* drained (the event is level-triggered) */
     }
 }
 
 static void client_event(struct bufferevent *bev, short what, void *arg) {
-    (void)bev;
     tm_conn *c = arg;
     if (what & BEV_EVENT_CONNECTED) {
         c->connected = true;
+        c->rx.stage = xmalloc(RX_STAGE);
+        c->rx.ev = event_new(c->net->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST,
+                             client_on_readable, c);
+        event_add(c->rx.ev, NULL);
         return;
     }
     if (c->closing) {
@@ -729,6 +853,7 @@ static void client_event(struct bufferevent *bev, short what, void *arg) {
 }
 
 /* ---- the I/O thread ----------------------------------------------------------------------------- */
+#define NOTIFY_BATCH 32   /* channels or readers taken off a queue per lock */
 
 static void send_credit(tm_chan *ch) {
     if (ch->state != TM_CH_REQUESTED || !ch->conn || ch->conn->closing) return;
@@ -757,23 +882,31 @@ static void on_notify(evutil_socket_t fd, short what, void *arg) {
         pthread_cond_broadcast(&net->io_cv);
         pthread_mutex_unlock(&net->io_mu);
     }
+    /* Channels with credit and readers with data, a batch per lock: nothing but this thread
+     * takes them off their lists, or frees them, while a batch is handled. */
     for (;;) {
+        tm_chan *chs[NOTIFY_BATCH];
+        int n = 0;
         pthread_mutex_lock(&net->io_mu);
-        tm_dl *n = tm_dl_pop(&net->credits);
-        tm_chan *ch = n ? TM_DL_ENTRY(n, tm_chan, credit_link) : NULL;
-        if (ch) ch->credit_queued = false;
+        for (tm_dl *d; n < NOTIFY_BATCH && (d = tm_dl_pop(&net->credits)); n++) {
+            chs[n] = TM_DL_ENTRY(d, tm_chan, credit_link);
+            chs[n]->credit_queued = false;
+        }
         pthread_mutex_unlock(&net->io_mu);
-        if (!ch) break;
-        send_credit(ch);
+        for (int i = 0; i < n; i++) send_credit(chs[i]);
+        if (n < NOTIFY_BATCH) break;
     }
     for (;;) {
+        tm_reader *rs[NOTIFY_BATCH];
+        int n = 0;
         pthread_mutex_lock(&net->io_mu);
-        tm_dl *n = tm_dl_pop(&net->ready);
-        tm_reader *r = n ? TM_DL_ENTRY(n, tm_reader, ready_link) : NULL;
-        if (r) r->in_ready = false;
+        for (tm_dl *d; n < NOTIFY_BATCH && (d = tm_dl_pop(&net->ready)); n++) {
+            rs[n] = TM_DL_ENTRY(d, tm_reader, ready_link);
+            rs[n]->in_ready = false;
+        }
         pthread_mutex_unlock(&net->io_mu);
-        if (!r) break;
-        reader_send(r);
+        for (int i = 0; i < n; i++) reader_send(rs[i]);
+        if (n < NOTIFY_BATCH) break;
     }
 }
 
@@ -857,7 +990,7 @@ tm_net *tm_net_new(const flint_config *cfg, const char *resource_id, flint_err *
         return NULL;
     }
     pthread_mutex_init(&net->reg_mu, NULL);
-    pthread_mutex_init(&net->io_mu, NULL);
+    tm_mutex_init(&net->io_mu);
     pthread_cond_init(&net->io_cv, NULL);
     tm_dl_init(&net->partitions);
     tm_dl_init(&net->cmds);

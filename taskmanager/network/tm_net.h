@@ -26,7 +26,10 @@ typedef enum tm_elem_kind {
     TM_ELEM_WATERMARK = 1,    /* el.timestamp: the watermark (written as 8 bytes: int64 LE) */
     TM_ELEM_EVENT = 2,        /* an event buffer's payload (checkpoint barriers) */
     TM_ELEM_GATE_END = 3,     /* every channel of gate el.gate has ended (no data) */
-    TM_ELEM_STATUS = 4        /* reported only: a watermark status, el.data[0] 1 idle / 0 active */
+    TM_ELEM_STATUS = 4,       /* reported only: a watermark status, el.data[0] 1 idle / 0 active */
+    TM_ELEM_CHANNEL_END = 5   /* reported only: channel el.channel of gate el.gate ended (end of
+                               * partition) while others of the gate go on (no data); the end of
+                               * a gate's last channel is its TM_ELEM_GATE_END */
 } tm_elem_kind;
 
 /* Wire kind of a record with a timestamp (never reported: tm_input_next says TM_ELEM_RECORD). */
@@ -36,7 +39,10 @@ typedef enum tm_elem_kind {
 typedef enum tm_event_type {
     TM_EVENT_END_OF_PARTITION = 1,
     /* A checkpoint barrier (issue 6): payload taskmanager/checkpoint/cp_barrier.h encodes. */
-    TM_EVENT_CHECKPOINT_BARRIER = 2
+    TM_EVENT_CHECKPOINT_BARRIER = 2,
+    /* The producer's end of data, before its end of partition when it takes a final checkpoint
+     * first (checkpoint/cp_task.h, tm_cp_end_data). No payload. */
+    TM_EVENT_END_OF_DATA = 3
 } tm_event_type;
 
 /* ---- wakers ------------------------------------------------------------------------------------

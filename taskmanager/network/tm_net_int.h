@@ -26,6 +26,19 @@ struct event;
 struct event_base;
 struct net_listener;
 
+/* The locks of the data path (partition, input, pool, I/O queues) guard a few list operations
+ * each, and task and I/O threads take them per buffer: an adaptive mutex spins briefly before it
+ * sleeps, which spares a context switch when the holder is running on the other core. */
+static inline void tm_mutex_init(pthread_mutex_t *mu) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    pthread_mutex_init(mu, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 /* ---- intrusive doubly linked lists ------------------------------------------------------------ */
 typedef struct tm_dl {
     struct tm_dl *prev, *next;
@@ -141,9 +154,8 @@ void tm_pool_put_q(tm_pool *p, tm_bufq *q);
 
 /* ---- wakers (tm_waker.c) ---------------------------------------------------------------------- */
 struct tm_waker {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    atomic_bool pending;
+    atomic_int pending;       /* 1: a signal not consumed by a wait yet (the futex word) */
+    atomic_int sleeping;      /* threads in a wait that found nothing pending */
     atomic_bool canceled;
 };
 
@@ -185,7 +197,7 @@ struct tm_partition {
  * (0 when the buffer was dropped: canceled, or nobody will read the subpartition). */
 int tm_partition_push(tm_partition *p, int i, tm_buf *b);
 /* Whether subpartition i queues fewer than cap buffers (or drops what it gets). When not, the
- * writer's waker is signalled as soon as a reader takes a buffer. */
+ * writer's waker is signalled once a reader has taken the queue down to half the cap. */
 bool tm_partition_has_room(tm_partition *p, int i);
 /* Find partition id and attach r to subpartition sub, taking a reference. FLINT_NOT_FOUND when
  * no such partition is registered (yet), another status with msg when the request can never
@@ -300,6 +312,8 @@ struct tm_input {
 /* Called on the I/O thread. */
 /* A buffer to receive into for ch, or NULL (the sender exceeded its credit). */
 tm_buf *tm_input_take_free(tm_chan *ch);
+/* Give back a buffer taken by tm_input_take_free and not filled (ch goes away). */
+void tm_input_untake(tm_chan *ch, tm_buf *b);
 /* Hand a received buffer to ch's task; backlog as announced by the sender. */
 void tm_input_deliver(tm_chan *ch, tm_buf *b, int backlog);
 /* The credit ch may announce now (zeroed). request: for a new PartitionRequest (all free

@@ -2,7 +2,9 @@
  * consumers (local channels, or the I/O thread for remote ones) find them, and the rules that keep
  * one slow consumer from draining the pool: a subpartition queues at most `cap` finished buffers
  * (max(2, buffers-per-channel + floating-buffers-per-gate): what a remote consumer could take in
- * at once); a writer that would exceed it waits, backpressured, until the reader takes one. */
+ * at once); a writer that would exceed it waits, backpressured, until the reader has taken the
+ * queue down to half the cap (so that a backpressured writer, woken, fills several buffers in a
+ * row rather than sleeping and waking once per buffer). */
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,7 +73,7 @@ tm_partition *tm_partition_create(tm_net *net, const char *partition_id, int num
     p->id = xstrdup(partition_id);
     p->n = num_subpartitions;
     p->subs = xcalloc((size_t)num_subpartitions, sizeof(tm_subpart));
-    pthread_mutex_init(&p->mu, NULL);
+    tm_mutex_init(&p->mu);
     p->cap = net->sub_cap;
     atomic_init(&p->refs, 2);   /* producer + registry */
     tm_dl_init(&p->reg_link);
@@ -194,7 +196,7 @@ tm_buf *tm_partition_pop(tm_sub_reader *r, int *backlog, bool renotify, int *sta
     *backlog = sp->q.len;
     if (b) {
         if (b->flags & TM_BUF_EOP) sp->consumed = true;
-        if (sp->q.len < p->cap) wake_writer_locked(p);
+        if (sp->q.len <= p->cap / 2) wake_writer_locked(p);
         if (renotify && sp->q.len > 0) r->notify(r);
     } else if (p->canceled) {
         snprintf(msg, msglen, "partition %s was canceled by its producer", p->id);

@@ -39,7 +39,7 @@ int tm_pool_init(tm_pool *p, uint64_t bytes, uint32_t seg_size, flint_err *err) 
         p->free = b;
     }
     atomic_init(&p->nfree, (int)n);
-    pthread_mutex_init(&p->mu, NULL);
+    tm_mutex_init(&p->mu);
     tm_dl_init(&p->waiters);
     return FLINT_OK;
 }

@@ -8,7 +8,8 @@
  *   - a NULL value never changes the aggregate; a NULL aggregate takes the first non-NULL value.
  * The key is "key.fields" (field indexes) or a "key.selector" function with "key.schema". The
  * aggregate of each key is value state "agg" of the operator's state backend (state/tm_state.h:
- * hashmap or rocksdb, per state.backend.type); sum/min/max change a copy of it in place. */
+ * hashmap or rocksdb, per state.backend.type); sum/min/max overwrite the one field in the stored
+ * aggregate (tm_state_value_overwrite: in place with the hashmap backend, however long the row). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +25,6 @@ typedef struct keyed_state {
     tm_keys keys;
     tm_state_backend *backend;
     tm_state *agg_state;                 /* value state "agg": the key's aggregate */
-    uint8_t *acc;                        /* a writable copy of the aggregate */
-    size_t acc_cap;
     /* reduce */
     flint_reduce_fn fn;
     flint_row_builder out;
@@ -65,7 +64,6 @@ static void keyed_close(tm_op *op) {
     if (s->fn) tm_op_udf_close(op);
     tm_keys_free(&s->keys);
     tm_state_op_close(op, s->backend);
-    free(s->acc);
     if (s->has_out) flint_row_builder_free(&s->out);
     free(s);
     op->state = NULL;
@@ -73,7 +71,7 @@ static void keyed_close(tm_op *op) {
 
 /* Make in's key the backend's current key. */
 static int set_key(tm_op *op, keyed_state *s, const flint_row *in) {
-    flint_err err = {0};
+    flint_err err;   /* filled on failure only: not cleared per record */
     const uint8_t *key;
     size_t klen;
     if (tm_keys_get(&s->keys, in, &key, &klen, &err)) {
@@ -102,13 +100,15 @@ static bool get_acc(tm_op *op, keyed_state *s, flint_row *acc, int *rc) {
     return true;
 }
 
+/* A state write failed: fail the operator with the backend's message. */
+static int state_failed(tm_op *op, keyed_state *s) {
+    flint_err err = {0};
+    tm_state_backend_error(s->backend, &err);
+    return tm_op_fail(op, "state: %s", err.msg);
+}
+
 static int put_acc(tm_op *op, keyed_state *s, const void *data, size_t len) {
-    if (tm_state_value_put(s->agg_state, NULL, 0, data, len)) {
-        flint_err err = {0};
-        tm_state_backend_error(s->backend, &err);
-        return tm_op_fail(op, "state: %s", err.msg);
-    }
-    return FLINT_OK;
+    return tm_state_value_put(s->agg_state, NULL, 0, data, len) ? state_failed(op, s) : FLINT_OK;
 }
 
 /* ---- reduce ------------------------------------------------------------------------------------ */
@@ -185,14 +185,23 @@ static int cmp_field(flint_type t, const flint_row *a, const flint_row *b, int f
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* Write field f's slot (and clear its NULL bit) in a row of n fields. */
-static void store_slot(uint8_t *data, int n, int f, uint64_t slot) {
-    size_t words = (size_t)((n + 63) / 64);
-    uint64_t w;
-    memcpy(&w, data + (size_t)(f / 64) * 8, 8);
-    w &= ~(UINT64_C(1) << (f % 64));
-    memcpy(data + (size_t)(f / 64) * 8, &w, 8);
-    memcpy(data + words * 8 + (size_t)f * 8, &slot, 8);
+/* Set field f of the key's aggregate *acc to slot (not NULL) in the stored aggregate itself: the
+ * slot, and the NULL bit's word when the field was NULL. *acc then views the stored aggregate. */
+static int set_acc_field(tm_op *op, keyed_state *s, flint_row *acc, int f, uint64_t slot) {
+    const uint8_t *v;
+    size_t n;
+    if (flint_row_is_null(acc, f)) {
+        size_t at = (size_t)(f / 64) * 8;
+        uint64_t w;
+        memcpy(&w, acc->data + at, 8);
+        w &= ~(UINT64_C(1) << (f % 64));
+        if (tm_state_value_overwrite(s->agg_state, NULL, 0, at, &w, 8, &v, &n)) return state_failed(op, s);
+    }
+    size_t at = (size_t)((acc->nfields + 63) / 64) * 8 + (size_t)f * 8;
+    if (tm_state_value_overwrite(s->agg_state, NULL, 0, at, &slot, 8, &v, &n)) return state_failed(op, s);
+    acc->data = v;
+    acc->len = (uint32_t)n;
+    return FLINT_OK;
 }
 
 static uint64_t sum_slot(flint_type t, const flint_row *a, const flint_row *b, int f) {
@@ -242,16 +251,7 @@ static int agg_process(tm_op *op, const flint_row *in) {
             }
             break;
         }
-        if (set) { /* the aggregate with one slot changed: a copy, changed, stored */
-            if (acc.len > s->acc_cap) {
-                s->acc_cap = acc.len < 256 ? 256 : 2 * (size_t)acc.len;
-                s->acc = xrealloc(s->acc, s->acc_cap);
-            }
-            memcpy(s->acc, acc.data, acc.len);
-            store_slot(s->acc, acc.nfields, f, slot);
-            if ((rc = put_acc(op, s, s->acc, acc.len))) return rc;
-            acc.data = s->acc;
-        }
+        if (set && (rc = set_acc_field(op, s, &acc, f, slot))) return rc;
     }
     return tm_op_emit(op, &acc);
 }

@@ -2,11 +2,18 @@
  * auction, bid, or all events as wide rows), parallel, bounded or not, optionally rate-limited.
  *
  * Splitting: the event sequence is cut into cycles of 50 events (1 person, 3 auctions, 46 bids);
- * subtask i of p generates cycles i, i+p, i+2p, ... So every subtask gets the benchmark's mix, the
- * union over subtasks is the one sequence a single generator makes (events below `events` when
- * bounded), and each subtask's events are in event-time order, all subtasks advancing together
- * along the one timeline. The rate counts events (of every type) over all subtasks; a table of
- * one type skips the other events without generating them. */
+ * the cycles are dealt out as stride splits (src_split.h): subtask i of p starts with split i/p,
+ * the cycles i, i+p, i+2p, ... So every subtask gets the benchmark's mix, the union over subtasks
+ * is the one sequence a single generator makes (events below `events` when bounded), and each
+ * subtask's events are in event-time order, all subtasks advancing together along the one
+ * timeline. A checkpoint records each split's next event; restored at another parallelism, a
+ * subtask may own several splits (it generates them cycle by cycle in event order) or none.
+ *
+ * Every event is generated, whatever the table: the events of other types are generated and
+ * dropped, as the benchmark's Flink source generates every event and the query filters, so that
+ * events/s counts the same work (docs/nexmark.md). The rate counts events of every type over all
+ * subtasks, each subtask's share by the splits it owns. */
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 #include "checkpoint/cp_task.h"
 #include "nexmark/nexmark.h"
 #include "operators/operator.h"
+#include "operators/src_split.h"
 #include "util/alloc.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -26,11 +34,12 @@ typedef struct nexmark_source {
     nexmark_table table;
     flint_row_builder b;
     bool has_b;
-    int64_t cur;            /* next event number */
-    int64_t cycle_end;      /* end of the current cycle (exclusive) */
-    int64_t skip;           /* events from one of our cycles to our next: (p-1) * 50 */
+    nexmark_event dropped;  /* events of the other types are generated into it */
+    src_splits splits;      /* positions: event numbers */
+    src_split *sp;          /* the split being generated: the one of the lowest next event */
     int64_t end;            /* bound (exclusive), -1 when unbounded */
-    double rate;            /* events/s of this subtask, 0: unlimited */
+    double rate_total;      /* events/s over all subtasks, 0: unlimited */
+    double rate;            /* events/s of this subtask (its splits' share), 0: unlimited */
     int64_t emitted, start_ms;  /* events generated (all types), for the rate */
 } nexmark_source;
 
@@ -39,6 +48,7 @@ static void nexmark_close(tm_op *op) {
     if (!s) return;
     if (s->has_b) flint_row_builder_free(&s->b);
     nexmark_gen_free(s->gen);
+    src_splits_free(&s->splits);
     free(s);
     op->state = NULL;
 }
@@ -76,80 +86,85 @@ static int nexmark_open(tm_op *op) {
     flint_row_builder_init(&s->b, op->out_schema);
     s->has_b = true;
     int p = op->rt->parallelism, i = op->rt->subtask;
-    s->cur = (int64_t)i * NEXMARK_TOTAL_PROPORTION;
-    s->cycle_end = s->cur + NEXMARK_TOTAL_PROPORTION;
-    s->skip = (int64_t)(p - 1) * NEXMARK_TOTAL_PROPORTION;
+    src_splits_init(&s->splits, "nexmark", NEXMARK_TOTAL_PROPORTION, i, p);
     s->end = events < 0 ? -1 : events;
-    s->rate = rate > 0 ? rate / p : 0;
+    s->sp = src_splits_pick(&s->splits, s->end);
+    s->rate_total = rate;
+    s->rate = rate / p;
     s->start_ms = time_mono_ms();
     return FLINT_OK;
 }
 
-static inline bool nexmark_done(const nexmark_source *s) { return s->end >= 0 && s->cur >= s->end; }
+/* Past the last event of s->sp's cycle: on to the split's next cycle (m - 1 cycles on), then to
+ * the split of the lowest next event. */
+static void nexmark_next_cycle(nexmark_source *s) {
+    src_split *sp = s->sp;
+    int64_t skip = (sp->m - 1) * NEXMARK_TOTAL_PROPORTION;
+    sp->next = sp->next > INT64_MAX - skip - NEXMARK_TOTAL_PROPORTION ? SRC_SPLIT_DONE : sp->next + skip;
+    s->sp = src_splits_pick(&s->splits, s->end);
+}
+
+/* Events *n .. stop - 1 (OUT *n: the first one not emitted, stop unless the emission failed). */
+static int nexmark_run(tm_op *op, nexmark_source *s, int64_t *n, int64_t stop) {
+    nexmark_gen *gen = s->gen;
+    nexmark_table table = s->table;
+    flint_row_builder *b = &s->b;
+    for (int64_t i = *n; i < stop; i++) {
+        if (nexmark_gen_row(gen, i, table, b)) {
+            flint_row row = flint_row_builder_row(b);
+            int rc = tm_op_emit(op, &row);
+            if (rc) {
+                *n = i;
+                return rc;
+            }
+        } else {
+            nexmark_gen_event(gen, i, &s->dropped);
+        }
+    }
+    *n = stop;
+    return FLINT_OK;
+}
 
 static int nexmark_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
     nexmark_source *s = op->state;
     int64_t budget = EVENT_BATCH;
-    if (s->rate > 0) {
-        int64_t now = time_mono_ms();
-        /* Events due by now; a backlog longer than a second (backpressure, a stopped task) is
-         * forgotten rather than caught up in a burst. */
-        int64_t due = (int64_t)((double)(now - s->start_ms) * s->rate / 1000.0) + 1;
-        if (due - s->emitted > (int64_t)s->rate + 1) {
-            s->start_ms = now - (int64_t)((double)s->emitted * 1000.0 / s->rate);
-            due = s->emitted + 1;
-        }
-        if (due <= s->emitted) {
-            *st = TM_SOURCE_WAIT;
-            *wake = s->start_ms + (int64_t)ceil((double)s->emitted * 1000.0 / s->rate);
-            if (*wake <= now) *wake = now + 1;
-            return FLINT_OK;
-        }
-        if (due - s->emitted < budget) budget = due - s->emitted;
+    if (s->rate > 0 && s->sp && !(budget = src_rate_budget(s->rate, &s->start_ms, s->emitted, budget, wake))) {
+        *st = TM_SOURCE_WAIT;
+        return FLINT_OK;
     }
-    for (int64_t k = 0; k < budget && !nexmark_done(s); k++) {
-        if (nexmark_gen_row(s->gen, s->cur, s->table, &s->b)) {
-            flint_row row = flint_row_builder_row(&s->b);
-            int rc = tm_op_emit(op, &row);
-            if (rc) return rc;
-        }
-        s->emitted++;
-        if (++s->cur == s->cycle_end) {
-            if (s->cur > INT64_MAX - s->skip - NEXMARK_TOTAL_PROPORTION) {
-                s->end = 0; /* the sequence is exhausted */
-                break;
-            }
-            s->cur += s->skip;
-            s->cycle_end = s->cur + NEXMARK_TOTAL_PROPORTION;
-        }
+    while (budget > 0 && s->sp) {
+        /* A run of the split's events up to the end of the cycle, the bound or the budget: nothing
+         * is checked per event but the emission's status. */
+        src_split *sp = s->sp;
+        int64_t from = sp->next, run = NEXMARK_TOTAL_PROPORTION - from % NEXMARK_TOTAL_PROPORTION;
+        if (run > budget) run = budget;
+        if (s->end >= 0 && run > s->end - from) run = s->end - from;
+        if (run > SRC_SPLIT_DONE - from) run = SRC_SPLIT_DONE - from;
+        assert(run > 0);
+        int64_t n = from;
+        int rc = nexmark_run(op, s, &n, from + run);
+        sp->next = n;
+        s->emitted += n - from;
+        if (rc) return rc;
+        budget -= run;
+        if (n % NEXMARK_TOTAL_PROPORTION == 0 || n == s->end || n == SRC_SPLIT_DONE) nexmark_next_cycle(s);
     }
-    *st = nexmark_done(s) ? TM_SOURCE_END : TM_SOURCE_MORE;
+    *st = s->sp ? TM_SOURCE_MORE : TM_SOURCE_END;
     return FLINT_OK;
 }
 
-/* Checkpoints (issue 6): the next event number as split "nexmark:<subtask>/<p>" (restored at
- * the same parallelism only: the cycles a subtask generates depend on it). */
+/* Checkpoints (issue 6): the splits "nexmark:<r>/<m>" with their next event numbers. */
 static int nexmark_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
     nexmark_source *s = op->state;
-    char split[64];
-    snprintf(split, sizeof split, "nexmark:%d/%d", op->rt->subtask, op->rt->parallelism);
-    tm_cp_add_split(out, split, s->cur, NULL, 0);
-    return FLINT_OK;
+    return src_splits_snapshot(&s->splits, out);
 }
 
 static int nexmark_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
     nexmark_source *s = op->state;
-    char want[64];
-    snprintf(want, sizeof want, "nexmark:%d/%d", op->rt->subtask, op->rt->parallelism);
-    for (size_t i = 0; i < r->n_source_splits; i++) {
-        if (strcmp(r->source_splits[i]->split_id, want) != 0)
-            return tm_op_fail(op, "cannot restore split '%s' as %s: Nexmark sources restore their positions at the "
-                              "same parallelism only", r->source_splits[i]->split_id, want);
-        int64_t cur = r->source_splits[i]->position;
-        if (cur < 0) continue;
-        s->cur = cur;
-        s->cycle_end = (cur / NEXMARK_TOTAL_PROPORTION + 1) * NEXMARK_TOTAL_PROPORTION;
-    }
+    int rc = src_splits_restore(&s->splits, op, r);
+    if (rc) return rc;
+    s->sp = src_splits_pick(&s->splits, s->end);
+    s->rate = s->rate_total * src_splits_share(&s->splits);
     return FLINT_OK;
 }
 

@@ -55,7 +55,7 @@ int tm_op_emit_ts(tm_op *op, const flint_row *row, int64_t timestamp) {
     return rc;
 }
 
-int tm_op_emit(tm_op *op, const flint_row *row) {
+int tm_op_emit_outs_(tm_op *op, const flint_row *row) {
     return emit_outs(op, op->outs, op->n_outs, row);
 }
 

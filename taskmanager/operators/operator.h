@@ -145,6 +145,11 @@ struct tm_op {
     flint_ctx ctx;                            /* the context its user functions see */
     tm_output *outs;
     int n_outs, cap_outs;
+    /* A direct hop (chain.c): outs[0].op when it is the one output, op has no side outputs and
+     * is its only input; then tm_op_emit calls its process directly and counts the row once. */
+    tm_op *only_out;
+    int (*only_out_process)(tm_op *op, const flint_row *row);  /* only_out->kind->process */
+    const tm_op *in_from;                     /* the op whose only_out this is: numRecordsIn is its numRecordsOut */
     tm_side_output *sides;                    /* tagged outputs (side outputs) */
     int n_sides;
     int n_inputs, ended_inputs;               /* chained predecessors (the head: 1, the task) */
@@ -154,24 +159,37 @@ struct tm_op {
     bool opened;                              /* open succeeded: close calls fn.close */
     void *state;                              /* the kind's */
     /* Metrics (issue 8, common/metrics/metrics.h): written by the task thread, read by the task
-     * executor's. Rows processed (not counted for sources), rows emitted, watermarks in and out. */
-    metric_counter num_records_in, num_records_out;
+     * executor's. Rows processed (not counted for sources), rows emitted, watermarks in and out;
+     * records a source read but could not turn into rows (skipped or dead-lettered: Flink's
+     * numRecordsInErrors, reported for sources only). num_records_in is not kept behind a direct
+     * hop: in_from's num_records_out is the count. */
+    metric_counter num_records_in, num_records_out, num_records_in_errors;
     metric_gauge current_input_watermark, current_output_watermark;
 };
 
 /* The kind registered under name, or NULL. Every kind of op_kinds.def has one. */
 const tm_op_kind *tm_op_kind_find(const char *name);
 
-/* Emit row to every output of op, in order (chained operators first), with the current
- * timestamp (op->rt->timestamp, the same for every output). rt->timestamp is as before when it
- * returns (whatever the outputs did to it). */
-int tm_op_emit(tm_op *op, const flint_row *row);
-/* Emit row with event timestamp ts (FLINT_NO_TIMESTAMP: none); rt->timestamp is restored. */
-int tm_op_emit_ts(tm_op *op, const flint_row *row, int64_t ts);
 static inline int tm_op_process(tm_op *op, const flint_row *row) {
     metric_counter_inc(&op->num_records_in);
     return op->kind->process(op, row);
 }
+/* Emit row to every output of op, in order (chained operators first), with the current
+ * timestamp (op->rt->timestamp, the same for every output). rt->timestamp is as before when it
+ * returns (whatever the outputs did to it). One chained output (the common chain) is a direct
+ * call from here; the rest goes through tm_op_emit_outs_. */
+int tm_op_emit_outs_(tm_op *op, const flint_row *row);
+static inline int tm_op_emit(tm_op *op, const flint_row *row) {
+    tm_op *next = op->only_out;
+    if (!next) return tm_op_emit_outs_(op, row);
+    int64_t ts = op->rt->timestamp;
+    metric_counter_inc(&op->num_records_out);   /* and next's numRecordsIn (in_from) */
+    int rc = op->only_out_process(next, row);
+    op->rt->timestamp = ts;
+    return rc;
+}
+/* Emit row with event timestamp ts (FLINT_NO_TIMESTAMP: none); rt->timestamp is restored. */
+int tm_op_emit_ts(tm_op *op, const flint_row *row, int64_t ts);
 static inline int tm_op_process2(tm_op *op, const flint_row *row) {
     metric_counter_inc(&op->num_records_in);
     return op->kind->process2(op, row);

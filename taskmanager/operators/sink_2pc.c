@@ -13,11 +13,12 @@
  * position is the next part number) is deleted: its rows are replayed. New parts are numbered after
  * every part of the subtask in the directory, so a restart never reuses a name.
  *
- * End of a bounded input: the last part is committed at once (end_input). Flink commits it with
- * the final checkpoint it takes after the end of input; the Flint jobmanager takes no checkpoint
- * once a task finished, so the sink commits then, and a failure between a sink's end of input and
- * the job's end can repeat the rows after the last checkpoint (documented in docs/api.md). With
- * checkpointing disabled, nothing is committed before the end of input. */
+ * End of a bounded input: when the task takes a final checkpoint (checkpoints after tasks finish,
+ * tm_cp_final_checkpoint) the last part is closed at end_input and becomes pending with that
+ * checkpoint's snapshot, committed on its completion, as Flink does. Otherwise (the option off,
+ * checkpointing disabled, or after a stop-with-savepoint) it is committed at once, and a failure
+ * between a sink's end of input and the job's end can then repeat the rows after the last
+ * checkpoint. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -220,7 +221,7 @@ static int fsink_process(tm_op *op, const flint_row *row) {
 /* A pending commit's data: "<in-progress name>\n<final name>\n<length>". */
 static int fsink_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
     fsink *s = op->state;
-    if (s->f) {
+    if (s->cur_tmp) {   /* being written, or closed at the end of input */
         int rc = close_part(op, s);
         if (rc) return rc;
         pend_add(s, id, s->cur_tmp, s->cur_final, s->cur_len);
@@ -294,7 +295,7 @@ static int fsink_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r)
 static int fsink_end_input(tm_op *op) {
     fsink *s = op->state;
     int rc = close_part(op, s);
-    if (rc) return rc;
+    if (rc || tm_cp_final_checkpoint(op->rt->cp)) return rc;   /* pending with the final checkpoint */
     if (s->cur_tmp) {
         pend_add(s, INT64_MIN, s->cur_tmp, s->cur_final, s->cur_len);
         s->cur_tmp = s->cur_final = NULL;

@@ -1,11 +1,15 @@
 /* Built-in sources, run by their task thread in small batches (so the task checks its mailbox
  * between them): source.elements, source.sequence, source.datagen, source.text_file and
  * source.socket. Each produces rows of the operator's output schema with one reused builder.
- * Checkpoints (issue 6): every source but the socket records its position (a SourceSplitState:
- * the file offset of the next line, the sequence's range and next value, the generator's next
- * sequence number, the next element) and restores it; see the end of the file. */
+ * Checkpoints (issue 6): every source but the socket records its position (SourceSplitStates:
+ * the file offset of the next line, the sequence's ranges and next values, the datagen and
+ * elements sources' stride splits (src_split.h) and their next rows) and restores it; see the
+ * end of the file. */
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
@@ -17,6 +21,7 @@
 
 #include "checkpoint/cp_task.h"
 #include "operators/operator.h"
+#include "operators/src_split.h"
 #include "util/alloc.h"
 #include "util/strutil.h"
 #include "util/timeutil.h"
@@ -26,19 +31,23 @@
 typedef struct source_state {
     flint_row_builder b;
     bool has_b;
-    /* elements: parsed rows, back to back */
+    /* elements: every parsed row, back to back */
     uint8_t *rows;
     uint32_t *offs, *lens;
-    int64_t nrows, next;
+    int64_t nrows;
+    /* datagen, elements: the stride splits this subtask owns (positions: sequence numbers,
+     * element numbers) */
+    src_splits splits;
+    int64_t count;                      /* datagen: the bound (exclusive), -1 when unbounded */
+    double rate_total;                  /* datagen: rows/s over all subtasks, 0: unlimited */
     /* sequence / datagen */
     int64_t cur, end, step;             /* next value, end (exclusive), stride */
     int64_t seq_lo, seq_hi;             /* sequence: the range being produced (inclusive) */
     int64_t (*more)[3];                 /* sequence: further restored ranges (lo, hi, next) */
     int n_more;
-    int seq_field;                      /* datagen: the first BIGINT field, or -1 */
-    int nfields;                        /* datagen: the output's fields and their types */
-    flint_type *types;
-    uint64_t seed;
+    struct datagen_field *fields;       /* datagen: what each output field holds */
+    int nfields;
+    size_t slots_off, fixed;            /* datagen: where the slots start, the fixed part's size */
     double rate;                        /* rows/s of this subtask, 0: unlimited */
     int64_t emitted, start_ms;
     /* text file, socket */
@@ -66,7 +75,7 @@ static void source_close(tm_op *op) {
     source_state *s = op->state;
     if (!s) return;
     if (s->has_b) flint_row_builder_free(&s->b);
-    free(s->types);
+    free(s->fields);
     free(s->rows);
     free(s->offs);
     free(s->lens);
@@ -75,6 +84,7 @@ static void source_close(tm_op *op) {
     if (s->fd >= 0) close(s->fd);
     free(s->buf);
     free(s->more);
+    src_splits_free(&s->splits);
     free(s);
     op->state = NULL;
 }
@@ -89,12 +99,21 @@ static int emit_built(tm_op *op, source_state *s) {
     return tm_op_emit(op, &row);
 }
 
-/* ---- source.elements: the given rows, split round robin among subtasks ------------------------ */
+/* Rate limit (rows per second over s->rate): how many rows may go now; 0 with *wake set when
+ * none (src_rate_budget). */
+static int64_t rate_budget(source_state *s, int64_t budget, int64_t *wake) {
+    return s->rate > 0 ? src_rate_budget(s->rate, &s->start_ms, s->emitted, budget, wake) : budget;
+}
+
+/* ---- source.elements: the given rows, split round robin among subtasks ------------------------
+ * Every subtask parses every row (a restored subtask may own any split); subtask i of p emits
+ * the rows of its stride split i/p, element numbers i, i+p, i+2p, ... */
 
 static int elements_open(tm_op *op) {
     source_state *s = state_new(op);
     int rc = need_schema(op);
     if (rc) return rc;
+    src_splits_init(&s->splits, "elements", 1, op->rt->subtask, op->rt->parallelism);
     const char *text = tm_op_param(op, "rows");
     if (!text || !text[0]) return FLINT_OK;
     int64_t n = 1;
@@ -106,21 +125,19 @@ static int elements_open(tm_op *op) {
     for (int64_t k = 0; k < n; k++) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
-        if (k % op->rt->parallelism == op->rt->subtask) {
-            flint_err err = {0};
-            flint_row_builder_reset(&s->b);
-            if (flint_row_parse(&s->b, p, len, ',', &err))
-                return tm_op_fail(op, "element %lld ('%.*s'): %s", (long long)k + 1, (int)(len > 80 ? 80 : len), p, err.msg);
-            if (used + s->b.len > cap) {
-                cap = (used + s->b.len) * 2;
-                s->rows = xrealloc(s->rows, cap);
-            }
-            memcpy(s->rows + used, s->b.buf, s->b.len);
-            s->offs[s->nrows] = (uint32_t)used;
-            s->lens[s->nrows] = (uint32_t)s->b.len;
-            s->nrows++;
-            used += s->b.len;
+        flint_err err = {0};
+        flint_row_builder_reset(&s->b);
+        if (flint_row_parse(&s->b, p, len, ',', &err))
+            return tm_op_fail(op, "element %lld ('%.*s'): %s", (long long)k + 1, (int)(len > 80 ? 80 : len), p, err.msg);
+        if (used + s->b.len > cap) {
+            cap = (used + s->b.len) * 2;
+            s->rows = xrealloc(s->rows, cap);
         }
+        memcpy(s->rows + used, s->b.buf, s->b.len);
+        s->offs[s->nrows] = (uint32_t)used;
+        s->lens[s->nrows] = (uint32_t)s->b.len;
+        s->nrows++;
+        used += s->b.len;
         p = nl ? nl + 1 : p + len;
     }
     return FLINT_OK;
@@ -129,12 +146,16 @@ static int elements_open(tm_op *op) {
 static int elements_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
     source_state *s = op->state;
     int nf = flint_schema_field_count(op->out_schema);
-    for (int i = 0; i < BATCH && s->next < s->nrows; i++, s->next++) {
-        flint_row row = flint_row_view(op->out_schema, s->rows + s->offs[s->next], s->lens[s->next], nf);
+    src_split *sp = src_splits_pick(&s->splits, s->nrows);
+    for (int i = 0; i < BATCH && sp; i++) {
+        int64_t k = sp->next;
+        flint_row row = flint_row_view(op->out_schema, s->rows + s->offs[k], s->lens[k], nf);
         int rc = tm_op_emit(op, &row);
         if (rc) return rc;
+        sp->next = k + sp->m;
+        sp = src_splits_pick(&s->splits, s->nrows);
     }
-    *st = s->next < s->nrows ? TM_SOURCE_MORE : TM_SOURCE_END;
+    *st = sp ? TM_SOURCE_MORE : TM_SOURCE_END;
     return FLINT_OK;
 }
 
@@ -189,12 +210,38 @@ static int sequence_produce(tm_op *op, int64_t deadline, tm_source_status *st, i
  * Subtask i of p generates the global sequence numbers i, i+p, i+2p, ... (below count when
  * bounded), at rate/p rows per second when rate-limited. The first BIGINT field is the sequence
  * number; every other field is a pseudo-random function of (seed, sequence number, field), so a
- * run repeats whatever the parallelism. */
+ * run repeats whatever the parallelism: field f of row n is mix64(stream_f + n * golden), a
+ * SplitMix64 stream per field (stream_f from the seed and f). STRING and BYTES values are
+ * DATAGEN_STRING_LEN characters of [a-z0-9]. Rows are written in place in the layout of
+ * flint/row.h (no NULLs: the null bitmap is cleared once at open), one store per slot. */
+
+#define DATAGEN_STRING_LEN 10
+#define GOLDEN UINT64_C(0x9e3779b97f4a7c15)
+
+typedef enum datagen_kind { DG_SEQ, DG_INT, DG_LONG, DG_DOUBLE, DG_BOOL, DG_TIME, DG_CHARS } datagen_kind;
+
+typedef struct datagen_field {
+    datagen_kind kind;
+    uint64_t stream;
+} datagen_field;
 
 static uint64_t mix64(uint64_t z) { /* splitmix64's finalizer */
     z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
     return z ^ (z >> 31);
+}
+
+static datagen_kind datagen_kind_of(flint_type t, bool first_bigint) {
+    switch (t) {
+    case FLINT_INT: return DG_INT;
+    case FLINT_BIGINT: return first_bigint ? DG_SEQ : DG_LONG;
+    case FLINT_DOUBLE: return DG_DOUBLE;
+    case FLINT_BOOLEAN: return DG_BOOL;
+    case FLINT_TIMESTAMP: return DG_TIME;
+    case FLINT_STRING:
+    case FLINT_BYTES: return DG_CHARS;
+    }
+    return DG_CHARS;
 }
 
 static int datagen_open(tm_op *op) {
@@ -207,86 +254,123 @@ static int datagen_open(tm_op *op) {
     double rate = 0;
     if (r && r[0] && (str_parse_double(r, &rate) || !(rate >= 0) || isinf(rate)))
         return tm_op_fail(op, "parameter 'rate': expected rows per second, got '%s'", r);
-    s->seq_field = -1;
-    s->nfields = flint_schema_field_count(op->out_schema);
-    s->types = xcalloc((size_t)s->nfields, sizeof *s->types);
-    for (int i = 0; i < s->nfields; i++) {
-        s->types[i] = flint_schema_field_type(op->out_schema, i);
-        if (s->types[i] == FLINT_BIGINT && s->seq_field < 0) s->seq_field = i;
+    int n = s->nfields = flint_schema_field_count(op->out_schema);
+    s->fields = xcalloc((size_t)n, sizeof *s->fields);
+    bool have_seq = false;
+    size_t var_bytes = 0;
+    for (int i = 0; i < n; i++) {
+        flint_type t = flint_schema_field_type(op->out_schema, i);
+        datagen_field *f = &s->fields[i];
+        f->kind = datagen_kind_of(t, t == FLINT_BIGINT && !have_seq);
+        f->stream = mix64((uint64_t)seed * GOLDEN ^ (uint64_t)i << 56);
+        have_seq |= f->kind == DG_SEQ;
+        if (f->kind == DG_CHARS) var_bytes += DATAGEN_STRING_LEN;
     }
-    s->cur = op->rt->subtask;
-    s->step = op->rt->parallelism;
-    s->end = count < 0 ? -1 : count;
-    s->seed = (uint64_t)seed;
+    s->fixed = flint_row_fixed_size(n);
+    s->slots_off = s->fixed - (size_t)n * 8;
+    flint_row_builder_reserve(&s->b, var_bytes + 16); /* alnum16 writes 16 bytes */
+    memset(s->b.buf, 0, s->slots_off);
+    src_splits_init(&s->splits, "datagen", 1, op->rt->subtask, op->rt->parallelism);
+    s->count = count < 0 ? -1 : count;
+    s->rate_total = rate;
     s->rate = rate > 0 ? rate / op->rt->parallelism : 0;
     s->start_ms = time_mono_ms();
     return FLINT_OK;
 }
 
-static void datagen_fill(tm_op *op, source_state *s, int64_t seq) {
-    static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-    flint_row_builder_reset(&s->b);
-    int n = s->nfields;
-    uint64_t base = s->seed * UINT64_C(0x9e3779b97f4a7c15) ^ mix64((uint64_t)seq);
-    for (int i = 0; i < n; i++) {
-        if (i == s->seq_field) {
-            flint_row_set_long(&s->b, i, seq);
-            continue;
-        }
-        uint64_t r = mix64(base ^ ((uint64_t)i << 56));
-        switch (s->types[i]) {
-        case FLINT_INT: flint_row_set_int(&s->b, i, (int32_t)(uint32_t)r); break;
-        case FLINT_BIGINT: flint_row_set_long(&s->b, i, (int64_t)r); break;
-        case FLINT_DOUBLE: flint_row_set_double(&s->b, i, (double)(r >> 11) / 9007199254740992.0); break;
-        case FLINT_BOOLEAN: flint_row_set_bool(&s->b, i, r & 1); break;
-        case FLINT_TIMESTAMP: flint_row_set_long(&s->b, i, INT64_C(1700000000000) + seq); break;
-        case FLINT_STRING:
-        case FLINT_BYTES: {
-            /* Ten characters from the one random value r, without divisions: each is the high
-             * part of r * 36 (uniform in 0..35), and the low part carries the rest of r on. */
-            char str[10];
-            for (int k = 0; k < 10; k++) {
-                unsigned __int128 m = (unsigned __int128)r * 36;
-                str[k] = alnum[(unsigned)(m >> 64)];
-                r = (uint64_t)m;
-            }
-            if (s->types[i] == FLINT_STRING) flint_row_set_string(&s->b, i, str, sizeof str);
-            else flint_row_set_bytes(&s->b, i, str, sizeof str);
-            break;
-        }
-        }
+/* 16 characters of [a-z0-9] from the 16 bytes of two 64-bit draws, written to out[0..16): byte v
+ * becomes character v * 36 >> 8 of "a..z0..9" (26 letters, then digits). 256 = 7 * 36 + 4, so
+ * four of the 36 characters come up 8 times in 256 and the others 7: close to uniform, no
+ * division. All bytes at once (SSE2, or 8 per 64-bit word), the same characters either way. */
+static inline void alnum16(uint64_t r0, uint64_t r1, uint8_t *out) {
+#ifdef __SSE2__
+    const __m128i lanes = _mm_set1_epi16(0x00ff), k36 = _mm_set1_epi16(36);
+    __m128i v = _mm_set_epi64x((long long)r1, (long long)r0);
+    /* Even bytes, then odd bytes, times 36 in 16-bit lanes (at most 255 * 36 < 2^16); the high
+     * byte of each product is the character's index x. */
+    __m128i even = _mm_srli_epi16(_mm_mullo_epi16(_mm_and_si128(v, lanes), k36), 8);
+    __m128i odd = _mm_andnot_si128(lanes, _mm_mullo_epi16(_mm_srli_epi16(v, 8), k36));
+    __m128i x = _mm_or_si128(even, odd);
+    __m128i digit = _mm_cmpgt_epi8(x, _mm_set1_epi8(25));
+    __m128i c = _mm_add_epi8(_mm_add_epi8(x, _mm_set1_epi8('a')), _mm_and_si128(digit, _mm_set1_epi8('0' - 26 - 'a')));
+    _mm_storeu_si128((__m128i *)(void *)out, c);
+#else
+    const uint64_t lanes = UINT64_C(0x00ff00ff00ff00ff);
+    uint64_t r[2] = {r0, r1};
+    for (int k = 0; k < 2; k++) {
+        uint64_t x = ((r[k] & lanes) * 36 >> 8 & lanes) | (((r[k] >> 8) & lanes) * 36 & ~lanes);
+        uint64_t digit = ((x + UINT64_C(0x6666666666666666)) & UINT64_C(0x8080808080808080)) >> 7; /* x >= 26 */
+        uint64_t c = x + UINT64_C(0x6161616161616161) - digit * ('a' + 26 - '0');
+        memcpy(out + 8 * k, &c, 8); /* little-endian: byte k of r is character k */
     }
+#endif
 }
 
+/* Row seq, in place in s->b (room reserved at open). */
+static void datagen_fill(source_state *s, int64_t seq) {
+    uint8_t *row = s->b.buf, *slot = row + s->slots_off;
+    size_t len = s->fixed;
+    uint64_t at = (uint64_t)seq * GOLDEN;
+    for (int i = 0; i < s->nfields; i++, slot += 8) {
+        const datagen_field *f = &s->fields[i];
+        uint64_t v;
+        switch (f->kind) {
+        case DG_SEQ: v = (uint64_t)seq; break;
+        case DG_INT: v = (uint64_t)(int64_t)(int32_t)mix64(f->stream + at); break;
+        case DG_LONG: v = mix64(f->stream + at); break;
+        case DG_DOUBLE: {
+            double d = (double)(mix64(f->stream + at) >> 11) / 9007199254740992.0;
+            memcpy(&v, &d, 8);
+            break;
+        }
+        case DG_BOOL: v = mix64(f->stream + at) & 1; break;
+        case DG_TIME: v = (uint64_t)(INT64_C(1700000000000) + seq); break;
+        case DG_CHARS: {
+            /* 16 characters written (room reserved), the first DATAGEN_STRING_LEN kept. */
+            _Static_assert(DATAGEN_STRING_LEN <= 16, "two draws");
+            uint64_t r = mix64(f->stream + at);
+            alnum16(r, mix64(r), row + len);
+            v = (uint64_t)len << 32 | DATAGEN_STRING_LEN;
+            len += DATAGEN_STRING_LEN;
+            break;
+        }
+        default: abort();
+        }
+        memcpy(slot, &v, 8);
+    }
+    s->b.len = len;
+}
+
+/* The rows of this call, counted first (the budget, the bound, the end of the int64 range), so
+ * that the loop runs with no check per row but the emission's status. */
 static int datagen_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
     source_state *s = op->state;
-    int64_t budget = BATCH;
-    if (s->rate > 0) {
-        int64_t now = time_mono_ms();
-        /* Rows due by now; a backlog longer than a second (the task was backpressured or
-         * stopped) is forgotten rather than caught up in a burst. */
-        int64_t due = (int64_t)((double)(now - s->start_ms) * s->rate / 1000.0) + 1;
-        if (due - s->emitted > (int64_t)s->rate + 1) {
-            s->start_ms = now - (int64_t)((double)s->emitted * 1000.0 / s->rate);
-            due = s->emitted + 1;
-        }
-        if (due <= s->emitted) {
-            *st = TM_SOURCE_WAIT;
-            *wake = s->start_ms + (int64_t)ceil((double)s->emitted * 1000.0 / s->rate);
-            if (*wake <= now) *wake = now + 1;
-            return FLINT_OK;
-        }
-        if (due - s->emitted < budget) budget = due - s->emitted;
+    int64_t n = rate_budget(s, BATCH, wake);
+    if (n == 0) {
+        *st = TM_SOURCE_WAIT;
+        return FLINT_OK;
     }
-    for (int64_t i = 0; i < budget; i++) {
-        if (s->end >= 0 && s->cur >= s->end) break;
-        datagen_fill(op, s, s->cur);
+    int64_t cur = s->cur, step = s->step;
+    if (s->end >= 0) {
+        uint64_t span = cur >= s->end ? 0 : (uint64_t)s->end - (uint64_t)cur; /* rows left: ceil(span / step) */
+        int64_t left = (int64_t)((span + (uint64_t)step - 1) / (uint64_t)step);
+        if (left < n) n = left;
+    }
+    uint64_t fit = (uint64_t)(INT64_MAX - cur) / (uint64_t)step + 1; /* rows with cur + k * step <= INT64_MAX */
+    bool exhausts = fit <= (uint64_t)n;
+    if (exhausts) n = (int64_t)fit;
+    for (int64_t k = 0; k < n; k++) {
+        datagen_fill(s, cur + k * step);
         int rc = emit_built(op, s);
-        if (rc) return rc;
-        s->emitted++;
-        if (s->cur > INT64_MAX - s->step) s->end = 0; /* the sequence is exhausted */
-        else s->cur += s->step;
+        if (rc) {
+            s->cur = cur + k * step;
+            s->emitted += k;
+            return rc;
+        }
     }
+    s->emitted += n;
+    if (exhausts) s->end = 0; /* the sequence is exhausted */
+    else s->cur = cur + n * step;
     *st = s->end >= 0 && s->cur >= s->end ? TM_SOURCE_END : TM_SOURCE_MORE;
     return FLINT_OK;
 }
@@ -315,24 +399,6 @@ static int emit_line(tm_op *op, source_state *s, const char *p, size_t len) {
     flint_row_builder_reset(&s->b);
     flint_row_set_string(&s->b, 0, p, len);
     return emit_built(op, s);
-}
-
-/* Rate limit (rows per second over s->rate): how many rows may go now; 0 with *wake set when
- * none. A backlog longer than a second is forgotten rather than caught up in a burst. */
-static int64_t rate_budget(source_state *s, int64_t budget, int64_t *wake) {
-    if (!(s->rate > 0)) return budget;
-    int64_t now = time_mono_ms();
-    int64_t due = (int64_t)((double)(now - s->start_ms) * s->rate / 1000.0) + 1;
-    if (due - s->emitted > (int64_t)s->rate + 1) {
-        s->start_ms = now - (int64_t)((double)s->emitted * 1000.0 / s->rate);
-        due = s->emitted + 1;
-    }
-    if (due <= s->emitted) {
-        *wake = s->start_ms + (int64_t)ceil((double)s->emitted * 1000.0 / s->rate);
-        if (*wake <= now) *wake = now + 1;
-        return 0;
-    }
-    return due - s->emitted < budget ? due - s->emitted : budget;
 }
 
 static int text_file_produce(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
@@ -474,12 +540,12 @@ static int socket_produce(tm_op *op, int64_t deadline, tm_source_status *st, int
 }
 
 /* ---- checkpoints: source positions ------------------------------------------------------------
- * One SourceSplitState per subtask. text_file: "file:<path>", the byte offset of the next line
- * (read by subtask 0; a restored split opens the file wherever it lands). sequence:
- * "seq:<lo>..<hi>" (the subtask's range), the next value; a subtask restores every range it is
- * given, so sequences rescale. datagen, elements and nexmark (nexmark.c): "<kind>:<subtask>/<p>",
- * the next sequence number or element; they restore at the same parallelism only (their split of
- * the work depends on it). The socket source records nothing: it is not replayable. */
+ * text_file: "file:<path>", the byte offset of the next line (read by subtask 0; a restored split
+ * opens the file wherever it lands). sequence: "seq:<lo>..<hi>" (each range the subtask has),
+ * the next value. datagen, elements and nexmark (nexmark.c): their stride splits
+ * "<kind>:<r>/<m>" (src_split.h), the next sequence number or element. A subtask restores every
+ * range or split it is given (none: it has nothing left to produce), so these sources rescale.
+ * The socket source records nothing: it is not replayable. */
 
 static int text_file_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
     source_state *s = op->state;
@@ -537,59 +603,43 @@ static int sequence_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore 
     return FLINT_OK;
 }
 
-/* "<kind>:<subtask>/<p>" of this subtask. */
-static void stride_split(const tm_op *op, const char *kind, char *buf, size_t len) {
-    snprintf(buf, len, "%s:%d/%d", kind, op->rt->subtask, op->rt->parallelism);
-}
-
-static int stride_restore(tm_op *op, const char *kind, const Flint__Checkpoint__OperatorRestore *r, int64_t *pos) {
-    char want[64];
-    stride_split(op, kind, want, sizeof want);
-    for (size_t i = 0; i < r->n_source_splits; i++) {
-        if (strcmp(r->source_splits[i]->split_id, want) == 0) {
-            *pos = r->source_splits[i]->position;
-            continue;
-        }
-        return tm_op_fail(op, "cannot restore split '%s' as %s: %s sources restore their positions at the same "
-                          "parallelism only", r->source_splits[i]->split_id, want, kind);
+/* datagen: produce from the split of the lowest next sequence number, the rows of which
+ * datagen_produce makes as the stride cur, cur + step, ... below end; then the split goes on
+ * where that stopped (at the end of the int64 range, where datagen_produce sets end to 0, it is
+ * done). */
+static int datagen_produce_splits(tm_op *op, int64_t deadline, tm_source_status *st, int64_t *wake) {
+    source_state *s = op->state;
+    src_split *sp = src_splits_pick(&s->splits, s->count);
+    if (!sp) {
+        *st = TM_SOURCE_END;
+        return FLINT_OK;
     }
-    return FLINT_OK;
+    s->cur = sp->next, s->step = sp->m, s->end = s->count;
+    int rc = datagen_produce(op, deadline, st, wake);
+    sp->next = s->end == 0 && s->count != 0 ? SRC_SPLIT_DONE : s->cur;
+    if (!rc && *st == TM_SOURCE_END && src_splits_pick(&s->splits, s->count)) *st = TM_SOURCE_MORE;
+    return rc;
 }
 
-static int datagen_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
+/* datagen, elements: the stride splits; a restored datagen subtask's rate is its splits' share. */
+static int stride_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
     source_state *s = op->state;
-    char split[64];
-    stride_split(op, "datagen", split, sizeof split);
-    tm_cp_add_split(out, split, s->end == 0 && s->cur < 0 ? INT64_MAX : s->cur, NULL, 0);
-    return FLINT_OK;
+    return src_splits_snapshot(&s->splits, out);
 }
 
-static int datagen_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
+static int stride_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
     source_state *s = op->state;
-    return stride_restore(op, "datagen", r, &s->cur);
-}
-
-static int elements_snapshot(tm_op *op, int64_t id, Flint__Checkpoint__OperatorSubtaskState *out) {
-    source_state *s = op->state;
-    char split[64];
-    stride_split(op, "elements", split, sizeof split);
-    tm_cp_add_split(out, split, s->next, NULL, 0);
-    return FLINT_OK;
-}
-
-static int elements_restore(tm_op *op, const Flint__Checkpoint__OperatorRestore *r) {
-    source_state *s = op->state;
-    int rc = stride_restore(op, "elements", r, &s->next);
-    if (!rc && (s->next < 0 || s->next > s->nrows)) s->next = s->nrows;
+    int rc = src_splits_restore(&s->splits, op, r);
+    s->rate = s->rate_total * src_splits_share(&s->splits);
     return rc;
 }
 
 const tm_op_kind tm_op_SOURCE_ELEMENTS = {.name = "source.elements", .open = elements_open, .produce = elements_produce, .close = source_close,
-                                          .snapshot_state = elements_snapshot, .initialize_state = elements_restore};
+                                          .snapshot_state = stride_snapshot, .initialize_state = stride_restore};
 const tm_op_kind tm_op_SOURCE_SEQUENCE = {.name = "source.sequence", .open = sequence_open, .produce = sequence_produce, .close = source_close,
                                           .snapshot_state = sequence_snapshot, .initialize_state = sequence_restore};
-const tm_op_kind tm_op_SOURCE_DATAGEN = {.name = "source.datagen", .open = datagen_open, .produce = datagen_produce, .close = source_close,
-                                         .snapshot_state = datagen_snapshot, .initialize_state = datagen_restore};
+const tm_op_kind tm_op_SOURCE_DATAGEN = {.name = "source.datagen", .open = datagen_open, .produce = datagen_produce_splits, .close = source_close,
+                                         .snapshot_state = stride_snapshot, .initialize_state = stride_restore};
 const tm_op_kind tm_op_SOURCE_TEXT_FILE = {.name = "source.text_file", .open = text_file_open, .produce = text_file_produce, .close = source_close,
                                            .snapshot_state = text_file_snapshot, .initialize_state = text_file_restore};
 const tm_op_kind tm_op_SOURCE_SOCKET = {.name = "source.socket", .open = socket_open, .produce = socket_produce, .close = source_close};

@@ -293,6 +293,25 @@ int tm_state_value_put(tm_state *st, const void *ns, size_t nslen, const void *v
     return point_put(st, ns, nslen, NULL, 0, val, len);
 }
 
+int tm_state_value_overwrite(tm_state *st, const void *ns, size_t nslen, size_t off, const void *bytes, size_t n,
+                             const uint8_t **val, size_t *len) {
+    assert(st->kind != TM_STATE_LIST && st->kind != TM_STATE_MAP && (bytes || n == 0));
+    tm_state_backend *b = st->b;
+    if (b->vt->overwrite && st->ttl_ms <= 0) return b->vt->overwrite(st, ns, nslen, off, bytes, n, val, len);
+    const uint8_t *v;
+    size_t vn;
+    if (!point_get(st, ns, nslen, NULL, 0, &v, &vn) || off + n > vn)
+        return tm_state_backend_fail(b, "state '%s': no value of %zu bytes or more to overwrite", st->name, off + n);
+    uint8_t *copy = scratch2(b, vn);
+    memcpy(copy, v, vn);
+    if (n) memcpy(copy + off, bytes, n);
+    int rc = point_put(st, ns, nslen, NULL, 0, copy, vn);
+    if (rc) return rc;
+    *val = copy;
+    *len = vn;
+    return FLINT_OK;
+}
+
 /* ---- list ------------------------------------------------------------------------------------- */
 
 int tm_state_list_add(tm_state *st, const void *ns, size_t nslen, const void *val, size_t len) {
@@ -497,28 +516,24 @@ static void out_blob(snap_out *o, const void *p, size_t n) {
     out_bytes(o, p, n);
 }
 
-int tm_state_snapshot(tm_state_backend *b, int kg_first, int kg_last, tm_state_write_fn write, void *ud,
-                      flint_err *err) {
-    assert(b && write);
-    if (kg_first < b->cfg.kg_first || kg_last > b->cfg.kg_last || kg_first > kg_last + 1)
-        return flint_err_set(err, FLINT_INVALID, "snapshot of key groups [%d, %d] outside the backend's [%d, %d]",
-                             kg_first, kg_last, b->cfg.kg_first, b->cfg.kg_last);
-    snap_out *o = XNEW(snap_out);
-    o->write = write;
-    o->ud = ud;
-    int64_t now = tm_state_backend_now(b);
+/* Opens the entries of state s in key group kg (a backend's raw iterator). */
+typedef tm_raw_iter *(*snap_open_fn)(void *ud, int s, int kg);
+
+/* The blocks of key groups [kg_first, kg_last] of the states sts[0..n) into o, TTL at now. */
+static void write_blocks(const tm_state_backend_vt *vt, tm_state *const *sts, int n, int64_t now, int kg_first,
+                         int kg_last, snap_open_fn open, void *oud, snap_out *o) {
     uint8_t *fbuf = NULL;
     size_t fcap = 0;
     for (int kg = kg_first; kg <= kg_last && !o->rc; kg++) {
         out_bytes(o, SNAP_MAGIC, 4);
         uint8_t kgb[2] = {(uint8_t)kg, (uint8_t)(kg >> 8)};
         out_bytes(o, kgb, 2);
-        for (int s = 0; s < b->n_states && !o->rc; s++) {
-            tm_state *st = b->states[s];
-            tm_raw_iter *raw = b->vt->iter_range(st, kg, kg);
+        for (int s = 0; s < n && !o->rc; s++) {
+            const tm_state *st = sts[s];
+            tm_raw_iter *raw = open(oud, s, kg);
             tm_state_entry e;
             bool header = false;
-            while (b->vt->iter_next(raw, &e)) {
+            while (vt->iter_next(raw, &e)) {
                 const uint8_t *v = e.value;
                 size_t vlen = e.vlen;
                 if (st->ttl_ms > 0) { /* cleanup on snapshot: expired entries are not written */
@@ -552,17 +567,103 @@ int tm_state_snapshot(tm_state_backend *b, int kg_first, int kg_last, tm_state_w
                 if (st->kind == TM_STATE_MAP) out_blob(o, e.ukey, e.uklen);
                 out_blob(o, v, vlen);
             }
-            b->vt->iter_close(raw);
+            vt->iter_close(raw);
             if (header) out_u8(o, 0);
         }
         out_u8(o, 0);
     }
     out_flush(o);
     free(fbuf);
+}
+
+/* Run write_blocks into write(ud); the writer's status. */
+static int snapshot_to(const tm_state_backend_vt *vt, tm_state *const *sts, int n, int64_t now, int kg_first,
+                       int kg_last, snap_open_fn open, void *oud, tm_state_write_fn write, void *ud) {
+    snap_out *o = XNEW(snap_out);
+    o->write = write;
+    o->ud = ud;
+    write_blocks(vt, sts, n, now, kg_first, kg_last, open, oud, o);
     int rc = o->rc;
     free(o);
+    return rc;
+}
+
+static tm_raw_iter *open_live(void *ud, int s, int kg) {
+    tm_state_backend *b = ud;
+    return b->vt->iter_range(b->states[s], kg, kg);
+}
+
+int tm_state_snapshot(tm_state_backend *b, int kg_first, int kg_last, tm_state_write_fn write, void *ud,
+                      flint_err *err) {
+    assert(b && write);
+    if (kg_first < b->cfg.kg_first || kg_last > b->cfg.kg_last || kg_first > kg_last + 1)
+        return flint_err_set(err, FLINT_INVALID, "snapshot of key groups [%d, %d] outside the backend's [%d, %d]",
+                             kg_first, kg_last, b->cfg.kg_first, b->cfg.kg_last);
+    int rc = snapshot_to(b->vt, b->states, b->n_states, tm_state_backend_now(b), kg_first, kg_last, open_live, b,
+                         write, ud);
     if (rc) return flint_err_set(err, rc, "snapshot: the writer failed (%s)", flint_strerror(rc));
     return tm_state_backend_error(b, err);
+}
+
+/* ---- views (asynchronous snapshots) ------------------------------------------------------------- */
+
+struct tm_state_view {
+    const tm_state_backend_vt *vt;
+    void *impl;                          /* the backend's view */
+    tm_state **st;                       /* copies of the states at the view (name owned, no impl) */
+    int n, kg_first, kg_last;
+    int64_t now;                         /* TTL: the clock at the view */
+};
+
+tm_state_view *tm_state_view_new(tm_state_backend *b, flint_err *err) {
+    assert(b);
+    if (!b->vt->view_new) {
+        flint_err_set(err, FLINT_INVALID, "the %s state backend has no copy-on-write views", b->vt->name);
+        return NULL;
+    }
+    tm_state_view *v = XNEW(tm_state_view);
+    v->vt = b->vt;
+    v->n = b->n_states;
+    v->kg_first = b->cfg.kg_first;
+    v->kg_last = b->cfg.kg_last;
+    v->now = tm_state_backend_now(b);
+    v->st = xcalloc((size_t)v->n + 1, sizeof *v->st);
+    for (int i = 0; i < v->n; i++) {
+        v->st[i] = XNEW(tm_state);
+        *v->st[i] = *b->states[i];
+        v->st[i]->b = NULL;
+        v->st[i]->impl = NULL;
+        v->st[i]->name = xstrdup(b->states[i]->name);
+    }
+    v->impl = b->vt->view_new(b);
+    return v;
+}
+
+static tm_raw_iter *open_view(void *ud, int s, int kg) {
+    tm_state_view *v = ud;
+    return v->vt->view_iter(v->impl, s, kg);
+}
+
+int tm_state_view_snapshot(tm_state_view *v, int kg_first, int kg_last, tm_state_write_fn write, void *ud,
+                           flint_err *err) {
+    assert(v && write);
+    if (kg_first < v->kg_first || kg_last > v->kg_last || kg_first > kg_last + 1)
+        return flint_err_set(err, FLINT_INVALID, "snapshot of key groups [%d, %d] outside the view's [%d, %d]",
+                             kg_first, kg_last, v->kg_first, v->kg_last);
+    int rc = snapshot_to(v->vt, v->st, v->n, v->now, kg_first, kg_last, open_view, v, write, ud);
+    if (rc) return flint_err_set(err, rc, "snapshot: the writer failed (%s)", flint_strerror(rc));
+    return FLINT_OK;
+}
+
+void tm_state_view_free(tm_state_view *v) {
+    if (!v) return;
+    v->vt->view_free(v->impl);
+    for (int i = 0; i < v->n; i++) {
+        free(v->st[i]->name);
+        free(v->st[i]);
+    }
+    free(v->st);
+    free(v);
 }
 
 typedef struct snap_in {

@@ -22,7 +22,8 @@
  * points into its entries, RocksDB into a pinned slice): so a list read may be appended to another
  * (key, namespace) while walking it. Errors: mutations return a status; reads return found/not
  * found and, on an I/O error (RocksDB), record it in the backend: tm_state_backend_error says
- * whether one happened. A backend is used by one thread (the task's). */
+ * whether one happened. A backend is used by one thread (the task's); only a view
+ * (tm_state_view_new) is written and freed by another. */
 #ifndef FLINT_TM_STATE_H
 #define FLINT_TM_STATE_H
 
@@ -107,6 +108,13 @@ int tm_state_current_key_group(const tm_state_backend *b);
  * expired. */
 bool tm_state_value_get(tm_state *st, const void *ns, size_t nslen, const uint8_t **val, size_t *len);
 int tm_state_value_put(tm_state *st, const void *ns, size_t nslen, const void *val, size_t len);
+/* Overwrite n bytes at offset off of the current key's value in ns, which must exist and hold at
+ * least off + n bytes; the rest of the value stays as it is. The hashmap backend writes in place
+ * (a keyed aggregate changing one 8-byte field of a 1 KiB row copies 8 bytes, not the row); the
+ * others read, patch and put the whole value. The value as it now is in *val, *len (a view, as
+ * tm_state_value_get's). */
+int tm_state_value_overwrite(tm_state *st, const void *ns, size_t nslen, size_t off, const void *bytes, size_t n,
+                             const uint8_t **val, size_t *len);
 
 /* ---- list state ------------------------------------------------------------------------------ *
  * A list is returned as one blob of elements, each a 4-byte little-endian length then the
@@ -183,6 +191,18 @@ typedef long (*tm_state_read_fn)(void *ud, void *buf, size_t len);
  * group still writes its empty block), expired entries left out. */
 int tm_state_snapshot(tm_state_backend *b, int kg_first, int kg_last, tm_state_write_fn write,
                       void *ud, flint_err *err);
+/* A consistent view of a hashmap backend for an asynchronous snapshot (Flink's copy-on-write
+ * snapshot): taken in the task thread in O(states x key groups), it keeps the state (and the
+ * states' names, kinds and TTLs, and the TTL clock) as it is now while the task goes on writing:
+ * writes copy what the view still shares (tm_state_hashmap.c). Its blocks are then written, and
+ * the view freed, by any one thread; the backend must stay open until then. NULL with err for a
+ * backend without views (RocksDB has its own DB snapshots: checkpoint/cp_rocksdb.c). */
+typedef struct tm_state_view tm_state_view;
+tm_state_view *tm_state_view_new(tm_state_backend *b, flint_err *err);
+/* The blocks of key groups [kg_first, kg_last] as tm_state_snapshot writes them. */
+int tm_state_view_snapshot(tm_state_view *v, int kg_first, int kg_last, tm_state_write_fn write, void *ud,
+                           flint_err *err);
+void tm_state_view_free(tm_state_view *v);
 /* Read blocks until the end of the input and add their entries: blocks of key groups outside the
  * backend's range are skipped (rescaling reads other subtasks' snapshots whole); states not
  * registered yet are registered with the snapshot's kind and TTL. */

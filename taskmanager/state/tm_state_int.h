@@ -26,6 +26,11 @@ typedef struct tm_state_backend_vt {
                 const uint8_t **v, size_t *len);
     int (*put)(tm_state *st, const void *ns, size_t nslen, const void *uk, size_t uklen,
                const tm_slice *parts, int nparts);
+    /* Optional (NULL: tm_state.c reads, patches and puts): overwrite n bytes at off of the value
+     * of the current key and ns (not MAP, no TTL), which exists and holds at least off + n bytes;
+     * the value's place afterwards in *v, *len. */
+    int (*overwrite)(tm_state *st, const void *ns, size_t nslen, size_t off, const void *p, size_t n,
+                     const uint8_t **v, size_t *len);
     /* LIST: append encoded elements (the concatenation of parts) to the list. */
     int (*append)(tm_state *st, const void *ns, size_t nslen, const tm_slice *parts, int nparts);
     /* Delete one entry (MAP: one user key). */
@@ -38,6 +43,12 @@ typedef struct tm_state_backend_vt {
     tm_raw_iter *(*iter_range)(tm_state *st, int kg_first, int kg_last);
     bool (*iter_next)(tm_raw_iter *it, tm_state_entry *e);
     void (*iter_close)(tm_raw_iter *it);
+    /* Consistent views (tm_state_view_new; NULL when the backend has none): view_new in the task
+     * thread; view_iter (the entries of the view's state s in key group kg, walked with
+     * iter_next/iter_close) and view_free in any one thread while the task goes on. */
+    void *(*view_new)(tm_state_backend *b);
+    tm_raw_iter *(*view_iter)(void *view, int s, int kg);
+    void (*view_free)(void *view);
 } tm_state_backend_vt;
 
 extern const tm_state_backend_vt tm_state_hashmap_vt;
@@ -75,6 +86,14 @@ struct tm_state {
 void *tm_state_rocksdb_db(tm_state_backend *b);
 void *tm_state_rocksdb_cf(tm_state *st);
 const char *tm_state_rocksdb_dir(tm_state_backend *b);
+/* Restoring an incremental checkpoint at the same key groups (Flink's RocksDB incremental
+ * restore): reset closes the database of a RocksDB backend without states and empties its
+ * directory, the caller puts the checkpoint's files there, reopen opens the database on them with
+ * the column families cf_names[0..n), each taken over by the state state_names[i] when that state
+ * registers. A reopen that fails leaves an empty database (a usable backend) and says why. */
+int tm_state_rocksdb_reset(tm_state_backend *b, flint_err *err);
+int tm_state_rocksdb_reopen(tm_state_backend *b, int n, char *const *cf_names, char *const *state_names,
+                            flint_err *err);
 
 /* Record an I/O error of the backend (the first one stays); returns FLINT_IO. */
 int tm_state_backend_fail(tm_state_backend *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

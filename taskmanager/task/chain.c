@@ -15,6 +15,26 @@ static void add_output(tm_op *op, tm_output out) {
     op->outs[op->n_outs++] = out;
 }
 
+/* tm_op_emit's direct call and one counter per hop: op's one output is the chained operator
+ * next, op has no side outputs, and next no other input (nor a second one: process2). Then every
+ * row op counts out is one row into next, and next's numRecordsIn is read from op's
+ * numRecordsOut (tm_op.in_from). */
+static void link_hop(tm_op *op) {
+    tm_op *next = op->n_outs == 1 && op->n_sides == 0 ? op->outs[0].op : NULL;
+    if (!next || next->n_inputs != 1 || next->kind->process2) return;
+    op->only_out = next;
+    op->only_out_process = next->kind->process;
+    next->in_from = op;
+}
+
+/* An output added after the build (a network writer) ends op's direct hop, if it had one. */
+static void unlink_hop(tm_op *op) {
+    if (!op->only_out) return;
+    op->only_out->in_from = NULL;
+    op->only_out = NULL;
+    op->only_out_process = NULL;
+}
+
 /* The side output of op tagged tag, made when missing. */
 static tm_side_output *side_get(tm_op *op, const char *tag) {
     int i = tm_op_side_output(op, tag);
@@ -111,16 +131,19 @@ int tm_chain_build(tm_chain *c, const Flint__Graph__JobVertex *v, tm_runtime *rt
         if (c->ops[i]->n_inputs == 0)
             return flint_err_set(err, FLINT_INVALID, "operator '%s' of vertex '%s' has no input", v->operators[i]->name,
                                  v->name);
+    for (int i = 0; i < c->n; i++) link_hop(c->ops[i]);
     return FLINT_OK;
 }
 
 void tm_chain_add_output(tm_chain *c, int op, tm_output_fn fn, void *ud) {
     assert(op >= 0 && op < c->n && fn);
+    unlink_hop(c->ops[op]);
     add_output(c->ops[op], (tm_output){.fn = fn, .ud = ud});
 }
 
 void tm_chain_add_output_tagged(tm_chain *c, int op, const tm_output *out, const char *tag) {
     assert(op >= 0 && op < c->n && out && out->fn);
+    unlink_hop(c->ops[op]);
     if (tag && tag[0]) side_add_output(c->ops[op], tag, *out);
     else add_output(c->ops[op], *out);
 }

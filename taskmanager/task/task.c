@@ -117,6 +117,8 @@ struct tm_task {
 typedef struct op_snap {
     char *name;
     int64_t in, out, in_wm, out_wm;
+    int64_t in_errors;           /* numRecordsInErrors, reported when source */
+    bool source;
 } op_snap;
 
 /* ---- metrics ------------------------------------------------------------------------------
@@ -225,19 +227,25 @@ void tm_task_metrics_get(tm_task *t, tm_task_metrics *m) {
 #define METER_WINDOW_MS 5000          /* numRecordsInPerSecond & co: the rate of the last 5 s */
 #define MAIL_LATENCY_WINDOW 60        /* mailboxLatencyMs: the last 60 measurements, as Flink */
 
+/* An operator's metrics now; s->name is the operator's (not a copy). */
+static void op_snap_read(const tm_op *op, op_snap *s) {
+    s->name = (char *)(op->def && op->def->name ? op->def->name : "operator");
+    s->in = metric_counter_get(op->in_from ? &op->in_from->num_records_out : &op->num_records_in);
+    s->out = metric_counter_get(&op->num_records_out);
+    s->in_errors = metric_counter_get(&op->num_records_in_errors);
+    s->in_wm = metric_gauge_get(&op->current_input_watermark);
+    s->out_wm = metric_gauge_get(&op->current_output_watermark);
+    s->source = op->kind && op->kind->produce;   /* kind is NULL when the operator failed to open */
+}
+
 static void freeze_op_metrics(tm_task *t) {
     pthread_mutex_lock(&t->m_mu);
     if (t->m_ops_live && !t->m_ops) {
         t->m_nops = t->chain.n;
         t->m_ops = xcalloc((size_t)t->m_nops + 1, sizeof *t->m_ops);
         for (int i = 0; i < t->chain.n; i++) {
-            tm_op *op = t->chain.ops[i];
-            op_snap *s = &t->m_ops[i];
-            s->name = xstrdup(op->def && op->def->name ? op->def->name : "operator");
-            s->in = metric_counter_get(&op->num_records_in);
-            s->out = metric_counter_get(&op->num_records_out);
-            s->in_wm = metric_gauge_get(&op->current_input_watermark);
-            s->out_wm = metric_gauge_get(&op->current_output_watermark);
+            op_snap_read(t->chain.ops[i], &t->m_ops[i]);
+            t->m_ops[i].name = xstrdup(t->m_ops[i].name);
         }
     }
     t->m_ops_live = false;
@@ -250,14 +258,7 @@ static int op_metrics_locked(tm_task *t, op_snap **out) {
     *out = NULL;
     if (t->m_ops_live) {
         op_snap *a = xcalloc((size_t)t->chain.n + 1, sizeof *a);
-        for (int i = 0; i < t->chain.n; i++) {
-            tm_op *op = t->chain.ops[i];
-            a[i].name = (char *)(op->def && op->def->name ? op->def->name : "operator");
-            a[i].in = metric_counter_get(&op->num_records_in);
-            a[i].out = metric_counter_get(&op->num_records_out);
-            a[i].in_wm = metric_gauge_get(&op->current_input_watermark);
-            a[i].out_wm = metric_gauge_get(&op->current_output_watermark);
-        }
+        for (int i = 0; i < t->chain.n; i++) op_snap_read(t->chain.ops[i], &a[i]);
         *out = a;
         return t->chain.n;
     }
@@ -354,6 +355,8 @@ void tm_task_metric_dump(tm_task *t, metric_set *out) {
     for (int i = 0; i < n; i++) {
         metric_set_add(out, ops[i].name, "numRecordsIn", METRIC_KIND_COUNTER, (double)ops[i].in);
         metric_set_add(out, ops[i].name, "numRecordsOut", METRIC_KIND_COUNTER, (double)ops[i].out);
+        if (ops[i].source)
+            metric_set_add(out, ops[i].name, "numRecordsInErrors", METRIC_KIND_COUNTER, (double)ops[i].in_errors);
         metric_set_add(out, ops[i].name, "currentInputWatermark", METRIC_KIND_GAUGE, (double)ops[i].in_wm);
         metric_set_add(out, ops[i].name, "currentOutputWatermark", METRIC_KIND_GAUGE, (double)ops[i].out_wm);
         if (i < t->m_n_op_meters) {
@@ -637,6 +640,7 @@ static int input_time_end(tm_task *t) {
  * (monotonic ms, INT64_MAX when none). */
 static int run_time(tm_task *t, int64_t now, int64_t *next) {
     *next = INT64_MAX;
+    if (tm_cp_final_checkpoint(t->cp)) return FLINT_OK;   /* none after the end of data (Flink's quiesce) */
     int rc;
     if (t->rt.n_ticks && (rc = tm_runtime_run_ticks(&t->rt, now, next))) return rc;
     int64_t pt = tm_timers_next_processing_time(t->rt.timers);
@@ -655,17 +659,23 @@ static int run_time(tm_task *t, int64_t now, int64_t *next) {
     return FLINT_OK;
 }
 
+static int drain_input(tm_task *t);
+
 static int process_element(tm_task *t, const tm_element *el) {
     if (__builtin_expect(el->kind != TM_ELEM_RECORD, 0)) {
         if (el->kind == TM_ELEM_WATERMARK || el->kind == TM_ELEM_STATUS) return channel_time(t, el);
-        if (el->kind == TM_ELEM_EVENT) return tm_cp_on_event(t->cp, el);   /* checkpoint barriers */
-        if (el->kind == TM_ELEM_GATE_END) tm_cp_gate_ended(t->cp, el->gate);
+        if (el->kind == TM_ELEM_EVENT) {   /* checkpoint barriers, end of data */
+            int rc = tm_cp_on_event(t->cp, el);
+            return rc || !tm_cp_input_drained(t->cp) ? rc : drain_input(t);
+        }
+        if (el->kind == TM_ELEM_CHANNEL_END) return tm_cp_channel_ended(t->cp, el->gate, el->channel);
+        if (el->kind == TM_ELEM_GATE_END) return tm_cp_gate_ended(t->cp, el->gate);
         return FLINT_OK;
     }
     if (el->gate < 0 || el->gate >= t->n_gates)
         return task_fail(t, FLINT_PROTOCOL, "a record arrived on unknown input gate %d", el->gate);
     gate_info *g = &t->gates[el->gate];
-    flint_err err = {0};
+    flint_err err;   /* filled on failure only: not cleared per record */
     if (flint_row_check(g->schema, el->data, el->len, &err)) {
         const Flint__Rpc__InputGateDescriptor *gd = t->tdd->gates[el->gate];
         const char *pid = el->channel >= 0 && (size_t)el->channel < gd->n_channels
@@ -679,17 +689,40 @@ static int process_element(tm_task *t, const tm_element *el) {
     return tm_op_process(t->chain.ops[0], &row);
 }
 
-/* End of input: end the chain, flush, end every partition. After a stop-with-savepoint
- * (suspend) the chain is not ended: nothing may be emitted after the savepoint. */
-static int finish_input(tm_task *t) {
-    int rc = tm_cp_suspended(t->cp) ? FLINT_OK : tm_chain_end_input(&t->chain);
-    if (rc) return rc;
+/* Send event type to every output (after flushing). */
+static int send_event(tm_task *t, tm_event_type type) {
     for (int i = 0; i < t->n_outs; i++) {
-        rc = tm_writer_event(t->outs[i].writer, TM_EVENT_END_OF_PARTITION, NULL, 0);
+        int rc = tm_writer_event(t->outs[i].writer, type, NULL, 0);
         if (rc) return rc == FLINT_CANCELED ? rc : task_fail(t, rc, "ending result partition %s: %s",
                                                               t->outs[i].pd->partition_id, flint_strerror(rc));
     }
     return FLINT_OK;
+}
+
+/* End of data: end the chain (not after a stop-with-savepoint's suspend savepoint: nothing may be
+ * emitted after it) and, when a final checkpoint follows (tm_cp_end_data), say so downstream. */
+static int end_data(tm_task *t) {
+    bool final = tm_cp_end_data(t->cp);
+    int rc = tm_cp_suspended(t->cp) ? FLINT_OK : tm_chain_end_input(&t->chain);
+    return rc || !final ? rc : send_event(t, TM_EVENT_END_OF_DATA);
+}
+
+/* Every input channel delivered its end of data (a final checkpoint follows): end event time
+ * and the data now; barriers still come. */
+static int drain_input(tm_task *t) {
+    int rc = input_time_end(t);
+    return rc ? rc : end_data(t);
+}
+
+/* End of input: end the data (unless done), wait for the final checkpoint if one follows
+ * (triggers and notifications go on), end every partition. */
+static int finish_input(tm_task *t) {
+    int rc = tm_cp_final_checkpoint(t->cp) ? FLINT_OK : end_data(t);
+    while (!rc && !tm_cp_final_done(t->cp)) {
+        rc = run_mailbox(t);
+        if (!rc && !tm_cp_final_done(t->cp)) idle_wait(t, time_mono_ms() + 100);
+    }
+    return rc ? rc : send_event(t, TM_EVENT_END_OF_PARTITION);
 }
 
 static int run_input_loop(tm_task *t) {

@@ -3,8 +3,10 @@
  * mailbox loop: read input elements (or let the source produce a batch), push each record through
  * the chain, run mailbox actions between buffers and batches, flush writers whose buffer timeout
  * is due, and sleep on the task's waker when there is nothing to do. At the end of input it ends
- * the chain, sends end-of-partition on every writer, closes the operators and reports FINISHED;
- * a failure reports FAILED with the root cause, a cancel CANCELED.
+ * the chain, sends end-of-partition on every writer, closes the operators and reports FINISHED
+ * (with checkpoints after tasks finish it sends end-of-data first and ends its partitions only
+ * once a checkpoint it took after that completed: checkpoint/cp_task.h, tm_cp_end_data); a
+ * failure reports FAILED with the root cause, a cancel CANCELED.
  *
  * Event time (issue 5): each input element's timestamp becomes rt.timestamp for its record; the
  * watermarks and idle statuses of all input channels (of both inputs of a two-input head, whose

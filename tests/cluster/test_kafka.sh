@@ -5,9 +5,11 @@
 # partitions; WordCount from Kafka to Kafka JSON checked against counts computed with kcat and
 # awk; transactions of the exactly-once sink in the logs; a broker taken down and brought back
 # mid-run; malformed JSON (failure naming partition and offset, skipping with a count, dead
-# letters); metadata columns; start from a timestamp and from committed group offsets (committed
-# by checkpoints); topics discovered while running; errors found at flint run.
-# Recovery after kill -9 is in kafka_recovery.sh (not in the default set yet: see its header).
+# letters, the numRecordsInErrors metric over REST and Prometheus); metadata columns; record
+# headers written by the sink (static and from the source's headers column); start from a
+# timestamp and from committed group offsets (committed by checkpoints); topics discovered while
+# running; errors found at flint run.
+# Recovery after kill -9 is in test_kafka_recovery.sh.
 # shellcheck disable=SC2317  # functions called through check/wait_until
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
@@ -36,7 +38,7 @@ flint() { "$BIN_DIR/flint" "$1" -m "127.0.0.1:$RPC_PORT" "${@:2}"; }
 KCTL=$TEST_TMP/kafka.ctl
 "$KAFKA_LOCAL" --brokers 3 --topic smoke:2 --topic keys:4 --topic lines:4 --topic counts:4 --topic json:2 \
     --topic meta:3 --topic times:2 --topic down-in:4 --topic down-out:4 --topic eo-out:2 --topic grp-out:2 \
-    --topic found:1 --control "$KCTL" \
+    --topic found:1 --topic hdr-in:1 --topic hdr-out:2 --control "$KCTL" \
     >"$TEST_TMP/kafka.out" 2>"$TEST_TMP/kafka.log" </dev/null &
 KAFKA_PID=$!
 track "$KAFKA_PID"
@@ -181,18 +183,47 @@ json_failed() {
         grep -q "cannot parse the record at topic json, partition 1, offset 1 (format json): not JSON" <<<"$JSON_OUT"
 }
 check malformed_json_fails_naming_the_record "exit $JSON_RC: $(grep -m1 -i 'parse' <<<"$JSON_OUT" | cut -c1-300)" json_failed
+# source_errors JOB: the numRecordsInErrors of the source operator of JOB (one subtask) over REST.
+source_errors() {
+    local v id
+    v=$(rest_json "/jobs/$1" '.vertices[0].id')
+    id=$(rest_json "/jobs/$1/vertices/$v/metrics" '[.[].id | select(endswith(".numRecordsInErrors"))][0] // empty')
+    [ -n "$id" ] && rest_json "/jobs/$1/vertices/$v/metrics?get=$id" '.[0].value'
+}
+source_errors_is() { [ "$(source_errors "$1")" = "$2" ]; }
+run_job_id() { sed -n 's/^Job has been submitted with JobID \([0-9a-f]\{32\}\)$/\1/p' <<<"$RUN_OUT"; }
 if run_finished malformed_json_skipped -p 1 "$TJ/kafka_pipe.so" --bootstrap "$B" --topic json --format json \
     --schema "n BIGINT, s STRING" --bounded --ignore-parse-errors --out-dir "$TEST_TMP/json-skip"; then
     check malformed_json_skipped "$(lines_in "$TEST_TMP/json-skip") rows, want 5" test "$(lines_in "$TEST_TMP/json-skip")" = 5
     skipped_logged() { tm_logs | grep -q 'skipped a record that does not parse (1 so far): topic json, partition 1, offset 1'; }
     check malformed_json_counted "no count of skipped records in the logs" skipped_logged
+    JOB=$(run_job_id)
+    check malformed_json_metric "numRecordsInErrors of the finished job is '$(source_errors "$JOB")', want 1" \
+        source_errors_is "$JOB" 1
 fi
 if run_finished malformed_json_dead_letter -p 1 "$TJ/kafka_pipe.so" --bootstrap "$B" --topic json --format json \
     --schema "n BIGINT, s STRING" --bounded --dead-letter "$TEST_TMP/dlq" --out-dir "$TEST_TMP/json-dlq"; then
     dead_lettered() { [ "$(lines_in "$TEST_TMP/dlq")" = 1 ] && grep -q '^json 1 1 .* not JSON' "$TEST_TMP"/dlq/part-*; }
     check malformed_json_dead_letter "dead letters: $(cat "$TEST_TMP"/dlq/part-* 2>/dev/null | cut -c1-200)" dead_lettered
     check malformed_json_dead_letter_rows "$(lines_in "$TEST_TMP/json-dlq") rows, want 5" test "$(lines_in "$TEST_TMP/json-dlq")" = 5
+    JOB=$(run_job_id)
+    check malformed_json_dead_letter_metric "numRecordsInErrors is '$(source_errors "$JOB")', want 1" source_errors_is "$JOB" 1
 fi
+# While a job runs the count is in the Prometheus exposition too (with two more bad records).
+printf '{"n": 7, "s": "ok"}\nseven\n[]\n' | "${KCAT[@]}" -P -t json -p 0
+submit_detached -p 1 "$TJ/kafka_pipe.so" --bootstrap "$B" --topic json --format json --schema "n BIGINT, s STRING" \
+    --ignore-parse-errors --out-dir "$TEST_TMP/json-run"
+if [ -n "$JOB" ] && wait_until 15 source_errors_is "$JOB" 3; then
+    prom_errors() {
+        curl -sS --max-time 3 "$REST_BASE/metrics" | grep -qE \
+            "^flint_taskmanager_job_task_operator_numRecordsInErrors\{job_id=\"$JOB\",.*operator_name=\"Source: Kafka json\"\} 3\$"
+    }
+    check malformed_json_metric_prometheus "no numRecordsInErrors 3 of the source in GET /metrics" prom_errors
+else
+    fail malformed_json_metric_running "numRecordsInErrors of the running job: '$(source_errors "$JOB")', want 3 $(cat "$TEST_TMP/last_submit.txt" 2>/dev/null)"
+fi
+flint cancel "$JOB" >/dev/null 2>&1
+wait_until 10 job_is "$JOB" CANCELED
 
 # ---- metadata columns --------------------------------------------------------------------------------
 for i in $(seq 1 30); do echo "key$((i % 4)):value$i"; done | "${KCAT[@]}" -P -t meta -K:
@@ -201,6 +232,14 @@ if run_finished metadata_columns -p 1 "$TJ/kafka_pipe.so" --bootstrap "$B" --top
     --out-dir "$TEST_TMP/meta"; then
     check metadata_columns "the rows' metadata differ from kcat's" \
         diff -q <(cat "$TEST_TMP"/meta/part-* | sort) <("${KCAT[@]}" -C -t meta -e -q -f '%s %k %p %o %T meta\n' | sort)
+fi
+
+# ---- record headers: the source's headers column written by the sink, after a static header -------
+seq 1 20 | sed 's/^/h/' | "${KCAT[@]}" -P -t hdr-in -p 0 -H trace=t-1 -H team=x
+if run_finished sink_headers -p 1 "$TJ/kafka_pipe.so" --bootstrap "$B" --topic hdr-in --bounded \
+    --schema "v STRING, h STRING METADATA FROM 'headers'" --out-topic hdr-out --headers-field h --header origin=flint; then
+    check sink_headers "records of hdr-out (headers|value) differ: $("${KCAT[@]}" -C -t hdr-out -e -q -f '%h|%s\n' | head -n 2 | tr '\n' ' ')" \
+        diff -q <("${KCAT[@]}" -C -t hdr-out -e -q -f '%h|%s\n' | sort) <(seq 1 20 | sed 's/^/origin=flint,trace=t-1,team=x|h/' | sort)
 fi
 
 # ---- start from a timestamp, from committed group offsets -------------------------------------------

@@ -5,7 +5,8 @@
  *       [--bounded] [--rate N] [--group G] [--startup earliest|latest|group|group-latest|group-none|
  *       timestamp:MS|specific:T:P:O,...] [--discovery-ms N] [--ignore-parse-errors]
  *       [--dead-letter DIR] [--out-dir DIR | --out-topic O [--out-format F] [--key FIELDS]
- *       [--delivery none|at-least-once|exactly-once] [--prefix P] [--partitioner default|fixed|round-robin]]
+ *       [--delivery none|at-least-once|exactly-once] [--prefix P] [--partitioner default|fixed|round-robin]
+ *       [--headers-field F] [--header NAME=VALUE]...]
  *       [--watermarks OOO_MS] [--prop KEY=VALUE]...
  *
  * Default schema "v STRING" with the text format. With --watermarks the rows go through a
@@ -31,11 +32,11 @@ int flint_job_main(flint_env *env, int argc, char **argv) {
     const char *bootstrap = NULL, *topic = NULL, *pattern = NULL, *schema = "v STRING", *format = "text";
     const char *group = NULL, *startup = "earliest", *dead_letter = NULL, *out_dir = NULL, *out_topic = NULL;
     const char *out_format = "text", *key = NULL, *delivery = "at-least-once", *prefix = NULL, *partitioner = "default";
-    const char *rate = NULL;
+    const char *rate = NULL, *headers_field = NULL;
     bool bounded = false, ignore = false;
     int64_t discovery = 0, ooo = -1;
-    const char *props[64];
-    int np = 0;
+    const char *props[64], *headers[34];
+    int np = 0, nh = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--bounded") == 0) { bounded = true; continue; }
@@ -63,15 +64,18 @@ int flint_job_main(flint_env *env, int argc, char **argv) {
         else if (strcmp(a, "--prefix") == 0) prefix = v;
         else if (strcmp(a, "--partitioner") == 0) partitioner = v;
         else if (strcmp(a, "--watermarks") == 0) ooo = atoll(v);
-        else if (strcmp(a, "--prop") == 0 && np < 60) {
+        else if (strcmp(a, "--headers-field") == 0) headers_field = v;
+        else if ((strcmp(a, "--prop") == 0 && np < 60) || (strcmp(a, "--header") == 0 && nh < 32)) {
             char *eq = strchr(v, '=');
             if (!eq) {
-                flint_env_fail(env, "--prop: expected KEY=VALUE, got '%s'", v);
+                flint_env_fail(env, "%s: expected NAME=VALUE, got '%s'", a, v);
                 return FLINT_INVALID;
             }
             *eq = '\0';
-            props[np++] = v;
-            props[np++] = eq + 1;
+            const char **list = a[2] == 'p' ? props : headers;
+            int *n = a[2] == 'p' ? &np : &nh;
+            list[(*n)++] = v;
+            list[(*n)++] = eq + 1;
         } else {
             flint_env_fail(env, "unknown argument '%s'", a);
             return FLINT_INVALID;
@@ -82,6 +86,7 @@ int flint_job_main(flint_env *env, int argc, char **argv) {
         props[np++] = rate;
     }
     props[np] = NULL;
+    headers[nh] = NULL;
     flint_watermark_strategy ws = {.max_out_of_orderness_ms = ooo < 0 ? 0 : ooo};
     flint_kafka_source_options o = {
         .bootstrap_servers = bootstrap,
@@ -114,6 +119,8 @@ int flint_job_main(flint_env *env, int argc, char **argv) {
             .key_fields = key,
             .format = out_format,
             .transactional_id_prefix = prefix,
+            .headers = headers,
+            .headers_field = headers_field,
         };
         if (strcmp(delivery, "none") == 0) so.delivery = FLINT_KAFKA_NONE;
         else if (strcmp(delivery, "exactly-once") == 0) so.delivery = FLINT_KAFKA_EXACTLY_ONCE;

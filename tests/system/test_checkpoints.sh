@@ -9,6 +9,10 @@
 #   - stop with a savepoint, resume at parallelism 2 -> 4 and 4 -> 2 (hashmap -> RocksDB):
 #     the counts go on exactly;
 #   - AT_LEAST_ONCE: a kill loses nothing (duplicates allowed);
+#   - checkpoints after tasks finish: a job of two pipelines whose sink subtasks finish at
+#     different times; the short pipeline's sinks commit with their final checkpoint and finish,
+#     a taskmanager of the long one is killed after that: the restore counts the finished tasks
+#     with their final state, so nothing is replayed or committed twice in either output;
 #   - a checkpoint that cannot complete (a blocked sink) expires, is counted, and the job fails
 #     once execution.checkpointing.tolerable-failed-checkpoints is exceeded (restart-strategy none);
 #   - a corrupted _metadata: recovery falls back to the previous retained checkpoint; a missing
@@ -103,6 +107,11 @@ busy_debug() {
 kill_busy_tm() {
     local victim
     victim=$(busy_tm "$1") || return 1
+    kill_tm "$victim"
+}
+# kill_tm TM: kill -9 taskmanager TM and start a new one.
+kill_tm() {
+    local victim=$1
     kill -9 "$(pid_of "$victim")"
     wait_exit "$(pid_of "$victim")" 5
     local t=tm$NEXT_TM
@@ -166,23 +175,27 @@ fi
 
 # ---- five kills in a row ----------------------------------------------------------------------------
 
-make_input "$TEST_TMP/five.in" 9000 80 5
+# Driven by progress, not time: each run is killed right after the first checkpoint it completes
+# (the victim picked before), so that it gets one checkpoint further whatever the machine's load;
+# the input leaves room for many more runs than five.
+make_input "$TEST_TMP/five.in" 12000 80 5
 submit -p 2 "${CP[@]}" -D state.backend.type=hashmap "$EX/keyed_count.so" --input "$TEST_TMP/five.in" \
     --output "$TEST_TMP/five.out" --records-per-second 900
 kills=0
+progress=""
 if [ -n "$JOB" ]; then
     for i in 1 2 3 4 5; do
-        # mid-run: running, and a checkpoint completed since the last restore
         want=$(($(cp_count "$JOB" completed) + 1))
-        wait_until 15 all_running "$JOB" && wait_until 10 cp_count_ge "$JOB" completed "$want" || break
-        job_ended "$JOB" && break
-        kill_busy_tm "$JOB" || break
+        wait_until 15 all_running "$JOB" && victim=$(busy_tm "$JOB") || break
+        wait_until 10 cp_count_ge "$JOB" completed "$want" && ! job_ended "$JOB" || break
+        kill_tm "$victim"
         kills=$((kills + 1))
+        progress="$progress $(committed "$TEST_TMP/five.out" | wc -l)"
         wait_until 10 tm_count_is 3
     done
 fi
 if [ "$kills" -ne 5 ]; then
-    fail five_kills "only $kills kills happened (job $(job_state "$JOB"), $(cp_count "$JOB" completed) checkpoints)"
+    fail five_kills "only $kills kills happened (job $(job_state "$JOB"), $(cp_count "$JOB" completed) checkpoints, committed lines at each kill:$progress)"
 elif ! wait_until 60 job_ended "$JOB" || ! job_is "$JOB" FINISHED; then
     fail five_kills "job $(job_state "$JOB"): $(rest_json "/jobs/$JOB/exceptions" '.["root-exception"]' | head -c 300)"
 else
@@ -249,6 +262,37 @@ else
 fi
 wait_until 10 tm_count_is 3
 
+# ---- checkpoints after tasks finish: sinks that finish at different times, then a kill ----------------
+
+vertex_status() { rest_json "/jobs/$1" ".vertices[] | select(.name | contains(\"$2\")) | .status"; }
+vertex_is() { [ "$(vertex_status "$1" "$2")" = "$3" ]; }
+make_input "$TEST_TMP/short.in" 300 20 21
+make_input "$TEST_TMP/long.in" 4000 40 22
+submit -p 2 "${CP[@]}" "$EX/keyed_count.so" --input "$TEST_TMP/short.in" --output "$TEST_TMP/short.out" \
+    --input "$TEST_TMP/long.in" --output "$TEST_TMP/long.out" --records-per-second 1000
+if [ -z "$JOB" ]; then
+    fail finished_sinks_then_kill "not submitted: $(cat "$TEST_TMP/last_submit.txt")"
+elif ! wait_until 15 vertex_is "$JOB" short.out FINISHED; then
+    fail finished_sinks_then_kill "the short pipeline's sinks did not finish: $(vertex_status "$JOB" short.out)"
+else
+    # finished with their final checkpoint: everything committed, while the long pipeline runs
+    short_done=$(committed "$TEST_TMP/short.out" | wc -l)
+    long_state=$(vertex_status "$JOB" long.out)
+    want=$(($(cp_count "$JOB" completed) + 1))
+    if [ "$short_done" -ne 300 ] || [ "$long_state" != RUNNING ]; then
+        fail finished_sinks_then_kill "short pipeline finished with $short_done of 300 lines committed, long one $long_state"
+    elif ! wait_until 10 cp_count_ge "$JOB" completed "$want" || ! kill_busy_tm "$JOB"; then
+        fail finished_sinks_then_kill "no checkpoint after the short pipeline finished, or no busy taskmanager"
+    elif ! wait_until 40 job_ended "$JOB" || ! job_is "$JOB" FINISHED || ! cp_count_ge "$JOB" restored 1; then
+        fail finished_sinks_then_kill "job $(job_state "$JOB") after the kill of $KILLED: $(rest_json "/jobs/$JOB/exceptions" '.["root-exception"]' | head -c 300)"
+    else
+        pass finished_sinks_then_kill
+        check_exact finished_sinks_short_exactly_once "$TEST_TMP/short.in" "$TEST_TMP/short.out"
+        check_exact finished_sinks_long_exactly_once "$TEST_TMP/long.in" "$TEST_TMP/long.out"
+    fi
+fi
+wait_until 10 tm_count_is 3
+
 # ---- a checkpoint that cannot complete expires and fails the job ----------------------------------------
 
 # A sink that sleeps 2 s per row holds its barrier back: every checkpoint expires after 300 ms.
@@ -283,8 +327,9 @@ broken_run() {
     [ -n "$JOB" ] && wait_until 10 cp_count_ge "$JOB" completed 3 || { fail "$name" "no checkpoints"; return 1; }
     kill_busy_tm "$JOB" || { fail "$name" "no busy taskmanager among ${TMS[*]}: $(busy_debug "$JOB")"; return 1; }
     wait_until 5 job_is "$JOB" RESTARTING || { fail "$name" "job $(job_state "$JOB") after the kill"; return 1; }
-    latest=$(find "$TEST_TMP/cp/$JOB" -maxdepth 1 -name 'chk-*' | sort -t- -k2 -n | tail -n 1)
-    [ -n "$latest" ] || { fail "$name" "no retained checkpoint directory"; return 1; }
+    # the latest *completed* checkpoint (a newer chk-* directory may belong to one in flight)
+    latest=$(rest_json "/jobs/$JOB/checkpoints" '.latest.completed.external_path')
+    [ -n "$latest" ] && [ -d "$latest" ] || { fail "$name" "no completed checkpoint directory ($latest)"; return 1; }
     "$action" "$latest"
     BROKEN=$latest
     wait_until 10 tm_count_is 3

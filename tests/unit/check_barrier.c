@@ -2,9 +2,11 @@
  * the per-channel blocking of tm_input): the barrier payload, alignment in EXACTLY_ONCE (only the
  * channels that delivered the barrier are blocked, the snapshot comes with the last one), the
  * barrier tracker of AT_LEAST_ONCE (nothing blocked), newer barriers subsuming an alignment,
- * aborts, stale and duplicate barriers, and blocked channels over real local and remote input
- * channels: a blocked channel's records wait (in its own buffers) while the others flow, and come
- * after the unblock in order. */
+ * aborts, stale and duplicate barriers, channels that end (end of partition) before delivering
+ * a barrier -- or after their end of data, counting as every later barrier --, and blocked
+ * channels over real local and remote input channels: a blocked channel's records wait (in its
+ * own buffers) while the others flow, and come after the unblock in order; each channel's end is
+ * reported. */
 #include <check.h>
 #include <signal.h>
 #include <stdint.h>
@@ -184,6 +186,107 @@ START_TEST(test_at_least_once) {
 }
 END_TEST
 
+/* A source subtask finished (its channel ended) without the barrier another one already sent:
+ * the alignment is given up at once and the blocked channels go on, instead of waiting forever. */
+START_TEST(test_channel_end_during_alignment) {
+    tm_aligner a;
+    tm_aligner_init(&a, 3, true);
+    tm_barrier b4 = mkb(4), b5 = mkb(5);
+    ck_assert(tm_aligner_on_barrier(&a, 0, &b4, 0).block);
+    tm_align_result r = tm_aligner_on_end(&a, 2, 10);
+    ck_assert_int_eq(r.ended, 4);
+    ck_assert(r.unblock_all && !r.trigger && !r.block && !r.aborted);
+    ck_assert_int_eq(tm_aligner_pending(&a), 0);
+    r = tm_aligner_on_barrier(&a, 1, &b4, 20);   /* a late barrier of it is ignored */
+    ck_assert(!r.block && !r.trigger && !r.ended);
+    r = tm_aligner_on_end(&a, 2, 30);            /* a second end changes nothing */
+    ck_assert(!r.ended && !r.unblock_all);
+    /* a later checkpoint cannot align either: given up with its first barrier, nothing blocked */
+    r = tm_aligner_on_barrier(&a, 0, &b5, 40);
+    ck_assert_int_eq(r.ended, 5);
+    ck_assert(!r.block && !r.trigger && !r.aborted);
+    ck_assert_int_eq(tm_aligner_pending(&a), 0);
+    r = tm_aligner_on_barrier(&a, 1, &b5, 50);
+    ck_assert(!r.block && !r.trigger && !r.ended);
+    tm_aligner_free(&a);
+}
+END_TEST
+
+/* A channel that delivered the barrier and then ended owes nothing (possible in AT_LEAST_ONCE,
+ * where it is not blocked): the checkpoint completes; the next one cannot. */
+START_TEST(test_channel_end_after_barrier) {
+    tm_aligner a;
+    tm_aligner_init(&a, 2, false);
+    tm_barrier b1 = mkb(1), b2 = mkb(2);
+    ck_assert(!tm_aligner_on_barrier(&a, 0, &b1, 0).trigger);
+    tm_align_result r = tm_aligner_on_end(&a, 0, 5);
+    ck_assert(!r.ended && !r.unblock_all);
+    ck_assert_int_eq(tm_aligner_pending(&a), 1);
+    r = tm_aligner_on_barrier(&a, 1, &b1, 10);
+    ck_assert(r.trigger && !r.ended);
+    r = tm_aligner_on_barrier(&a, 1, &b2, 20);
+    ck_assert_int_eq(r.ended, 2);
+    ck_assert(!r.trigger && !r.unblock_all);
+    tm_aligner_free(&a);
+}
+END_TEST
+
+/* Checkpoints after tasks finish: a channel that delivered its end of data and then ended counts
+ * as having delivered the pending barrier and every later one. */
+START_TEST(test_end_of_data_counts_as_barrier) {
+    tm_aligner a;
+    tm_aligner_init(&a, 3, true);
+    tm_barrier b1 = mkb(1), b2 = mkb(2), b3 = mkb(3);
+    tm_aligner_on_end_of_data(&a, 2);
+    tm_align_result r = tm_aligner_on_end(&a, 2, 0);   /* before any barrier */
+    ck_assert(!r.ended && !r.trigger && !r.unblock_all);
+    ck_assert(tm_aligner_on_barrier(&a, 0, &b1, 10).block);
+    r = tm_aligner_on_barrier(&a, 1, &b1, 30);
+    ck_assert(r.trigger && r.unblock_all && !r.ended);
+    ck_assert_int_eq(r.alignment_ns, 20);
+    /* the last channel owing the barrier ends after its end of data: aligned */
+    ck_assert(tm_aligner_on_barrier(&a, 0, &b2, 40).block);
+    tm_aligner_on_end_of_data(&a, 1);
+    r = tm_aligner_on_end(&a, 1, 45);
+    ck_assert(r.trigger && r.unblock_all && !r.block && !r.ended);
+    ck_assert_int_eq(r.alignment_ns, 5);
+    ck_assert_int_eq(tm_aligner_pending(&a), 0);
+    /* one live channel left: its barrier aligns at once */
+    r = tm_aligner_on_barrier(&a, 0, &b3, 50);
+    ck_assert(r.trigger && !r.block && !r.ended);
+    tm_aligner_free(&a);
+}
+END_TEST
+
+/* A trigger for a task whose upstream tasks all finished: each channel counts at its end of
+ * partition (after the records still in it); at once when all ended; never blocks. */
+START_TEST(test_trigger_after_upstream_finished) {
+    tm_aligner a;
+    tm_aligner_init(&a, 2, true);
+    tm_barrier b1 = mkb(1), b2 = mkb(2), b3 = mkb(3);
+    tm_aligner_on_end_of_data(&a, 0);
+    tm_aligner_on_end_of_data(&a, 1);
+    ck_assert(!tm_aligner_on_end(&a, 0, 0).trigger);
+    tm_align_result r = tm_aligner_on_trigger(&a, &b1, 10);
+    ck_assert(!r.trigger && !r.block && !r.ended && !r.aborted);
+    ck_assert_int_eq(tm_aligner_pending(&a), 1);
+    r = tm_aligner_on_end(&a, 1, 25);   /* the last channel's end: aligned */
+    ck_assert(r.trigger && !r.block && !r.ended);
+    ck_assert_int_eq(r.alignment_ns, 15);
+    r = tm_aligner_on_trigger(&a, &b2, 30);   /* everything ended: at once */
+    ck_assert(r.trigger && !r.ended);
+    r = tm_aligner_on_trigger(&a, &b1, 40);   /* older than one seen */
+    ck_assert(!r.trigger && r.aborted == 1);
+    tm_aligner_free(&a);
+    /* a channel that ended without end of data can never deliver it */
+    tm_aligner_init(&a, 2, true);
+    tm_aligner_on_end(&a, 0, 0);
+    r = tm_aligner_on_trigger(&a, &b3, 10);
+    ck_assert(!r.trigger && r.ended == 3);
+    tm_aligner_free(&a);
+}
+END_TEST
+
 /* ---- blocked channels over real inputs ---------------------------------------------------------- */
 
 static tm_net *mknet(const char *rid, int *port) {
@@ -290,10 +393,17 @@ static void blocked_channels(bool remote) {
     tm_input_block(in, 0, 1);
     ck_assert_int_eq(tm_writer_event(w0, TM_EVENT_END_OF_PARTITION, NULL, 0), FLINT_OK);
     ck_assert_int_eq(tm_writer_event(w1, TM_EVENT_END_OF_PARTITION, NULL, 0), FLINT_OK);
+    /* each channel's end is reported: channel 0's alone, the blocked one's (the last) as the
+     * gate's end once it is unblocked */
+    ck_assert_int_eq(next(in, cw, &el, 10000), FLINT_OK);
+    ck_assert_int_eq(el.kind, TM_ELEM_CHANNEL_END);
+    ck_assert_int_eq(el.gate, 0);
+    ck_assert_int_eq(el.channel, 0);
     ck_assert_int_eq(next(in, cw, &el, 300), FLINT_UNAVAILABLE);
     tm_input_unblock_all(in);
     ck_assert_int_eq(next(in, cw, &el, 10000), FLINT_OK);
     ck_assert_int_eq(el.kind, TM_ELEM_GATE_END);
+    ck_assert_int_eq(el.channel, -1);
     ck_assert_int_eq(next(in, cw, &el, 10000), FLINT_CLOSED);
 
     tm_input_free(in);
@@ -322,6 +432,10 @@ static Suite *barrier_suite(void) {
     tcase_add_test(tc, test_newer_barrier_subsumes);
     tcase_add_test(tc, test_abort);
     tcase_add_test(tc, test_at_least_once);
+    tcase_add_test(tc, test_channel_end_during_alignment);
+    tcase_add_test(tc, test_channel_end_after_barrier);
+    tcase_add_test(tc, test_end_of_data_counts_as_barrier);
+    tcase_add_test(tc, test_trigger_after_upstream_finished);
     suite_add_tcase(s, tc);
     tc = tcase_create("input");
     tcase_set_timeout(tc, 60);

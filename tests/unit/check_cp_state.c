@@ -1,11 +1,15 @@
 /* Unit tests for what task snapshots hold (taskmanager/checkpoint/cp_state.h): keyed state files
- * with per-key-group sections and timers, written from the hashmap backend (a copy in memory) or
- * from a RocksDB snapshot, restored into the other backend at another parallelism (handles cut to
+ * with per-key-group sections and timers, written from a view of the hashmap backend (copy on
+ * write: the view written on another thread while the task updates, removes and inserts, with
+ * two views live at once, equals the state when it was taken, and the live state has the writes)
+ * or from a RocksDB snapshot, restored into the other backend at another parallelism (handles cut to
  * a subtask's key groups as the jobmanager cuts them); incremental RocksDB checkpoints (hard
- * links, a meta file) restored into the hashmap backend; operator list and broadcast state in the
+ * links, a meta file) restored into the hashmap backend, into RocksDB at the same key groups (the
+ * files become the database) and at others (re-inserted); operator list and broadcast state in the
  * protocol's element layout; corrupted files named in errors. */
 #include <check.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,8 +142,8 @@ static Flint__Checkpoint__KeyedStateHandle *full_handle(const char *path, int64_
     return h;
 }
 
-/* Snapshot a backend of type src with timers into a file (hashmap: in memory; RocksDB: from a
- * view), then restore it at parallelism 3 into backends of type dst. */
+/* Snapshot a backend of type src with timers into a file from a view, then restore it at
+ * parallelism 3 into backends of type dst. */
 static void full_roundtrip(int src, int dst) {
     tm_timers *ts = tm_timers_new(MAXP);
     tm_timer_queue *q = tm_timers_queue_new(ts, NULL, fire_nothing);
@@ -148,10 +152,8 @@ static void full_roundtrip(int src, int dst) {
     int64_t offs[MAXP];
     cp_buf file = {0};
     flint_err err = {0};
-    if (src == 0) {
-        ck_assert_msg(cp_keyed_capture_mem(b, q, 0, MAXP - 1, &file, offs, &err) == 0, "%s", err.msg);
-    } else {
-        cp_rdb_view *v = cp_rdb_view_new(b, &err);
+    {
+        cp_keyed_view *v = cp_keyed_view_new(b, &err);
         ck_assert_msg(v != NULL, "%s", err.msg);
         cp_buf tb = {0}, blk = {0};
         size_t toffs[MAXP + 1];
@@ -162,11 +164,11 @@ static void full_roundtrip(int src, int dst) {
         tm_state_value_put(extra, NULL, 0, "z", 1);
         for (int kg = 0; kg < MAXP; kg++) {
             blk.len = 0;
-            ck_assert_msg(cp_rdb_view_block(v, kg, &blk, &err) == 0, "%s", err.msg);
+            ck_assert_msg(cp_keyed_view_block(v, kg, &blk, &err) == 0, "%s", err.msg);
             offs[kg] = (int64_t)file.len;
             cp_section_add(&file, blk.p, blk.len, tb.p + toffs[kg], toffs[kg + 1] - toffs[kg]);
         }
-        cp_rdb_view_free(v);
+        cp_keyed_view_free(v);
         cp_buf_free(&tb);
         cp_buf_free(&blk);
     }
@@ -217,6 +219,126 @@ START_TEST(test_rocksdb_to_hashmap) { full_roundtrip(1, 0); }
 END_TEST
 
 START_TEST(test_hashmap_to_hashmap) { full_roundtrip(0, 0); }
+END_TEST
+
+/* ---- copy-on-write views of the hashmap backend ------------------------------------------------- */
+
+typedef struct view_job {
+    tm_state_view *v;
+    cp_buf out;
+    int rc;
+} view_job;
+
+/* The checkpoint thread's part: the blocks of every key group of the view. */
+static void *write_view(void *arg) {
+    view_job *j = arg;
+    flint_err err = {0};
+    j->rc = tm_state_view_snapshot(j->v, 0, MAXP - 1, cp_buf_write_fn, &j->out, &err);
+    return NULL;
+}
+
+static void live_snapshot(tm_state_backend *b, cp_buf *out) {
+    flint_err err = {0};
+    out->len = 0;
+    ck_assert_msg(tm_state_snapshot(b, 0, MAXP - 1, cp_buf_write_fn, out, &err) == 0, "%s", err.msg);
+}
+
+static void assert_same(const cp_buf *a, const cp_buf *b, const char *what) {
+    ck_assert_msg(a->len == b->len && memcmp(a->p, b->p, a->len) == 0, "%s: %zu bytes, want %zu", what, a->len,
+                  b->len);
+}
+
+/* Round r of writes on the keys of fill: updates, appends, removals (a map emptied through its
+ * iterator), then `fresh` new keys (enough to grow the tables). */
+static void churn(tm_state_backend *b, int r, int fresh) {
+    tm_state *v = reg(b, "value", TM_STATE_VALUE), *l = reg(b, "list", TM_STATE_LIST), *m = reg(b, "map", TM_STATE_MAP);
+    for (int i = 0; i < NKEYS + fresh; i++) {
+        char k[32], val[32];
+        sprintf(k, i < NKEYS ? "key-%d" : "key-%d-%d", i, r);
+        ck_assert(tm_state_set_key_hashed(b, k, strlen(k)));
+        sprintf(val, "r%d-%d", r, i);
+        size_t n = strlen(val);
+        switch (i < NKEYS ? (i + r) % 4 : 0) {
+        case 0: /* update, append, overwrite, insert */
+            ck_assert_int_eq(tm_state_value_put(v, NULL, 0, val, n), 0);
+            ck_assert_int_eq(tm_state_list_add(l, "ns", 2, val, n), 0);
+            ck_assert_int_eq(tm_state_map_put(m, NULL, 0, "a", 1, val, n), 0);
+            ck_assert_int_eq(tm_state_map_put(m, NULL, 0, val, n, "y", 1), 0);
+            break;
+        case 1: /* remove the lot */
+            ck_assert_int_eq(tm_state_clear(v, NULL, 0), 0);
+            ck_assert_int_eq(tm_state_clear(l, "ns", 2), 0);
+            ck_assert_int_eq(tm_state_clear(m, NULL, 0), 0);
+            break;
+        case 2: { /* remove one user key, then every other while iterating */
+            ck_assert_int_eq(tm_state_map_remove(m, NULL, 0, "a", 1), 0);
+            tm_state_iter *it = tm_state_map_iter(m, NULL, 0);
+            tm_state_entry e;
+            while (tm_state_iter_next(it, &e)) ck_assert_int_eq(tm_state_map_remove(m, NULL, 0, e.ukey, e.uklen), 0);
+            tm_state_iter_close(it);
+            break;
+        }
+        default: { /* replace the list, update in place */
+            const void *one[1] = {val};
+            ck_assert_int_eq(tm_state_list_update(l, "ns", 2, 1, one, &n), 0);
+            ck_assert_int_eq(tm_state_value_put(v, NULL, 0, val, n), 0);
+        }
+        }
+    }
+}
+
+START_TEST(test_hashmap_view_copy_on_write) {
+    /* b takes views; model gets the same writes and no view: their live states must stay equal */
+    tm_state_backend *b = open_range(0, 0, MAXP - 1), *model = open_range(0, 0, MAXP - 1);
+    fill(b, NULL);
+    fill(model, NULL);
+    cp_buf ref1 = {0}, ref2 = {0}, live = {0}, want = {0};
+    live_snapshot(b, &ref1);
+    flint_err err = {0};
+    view_job j1 = {.v = tm_state_view_new(b, &err)}, j2 = {0};
+    ck_assert_msg(j1.v != NULL, "%s", err.msg);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, write_view, &j1), 0);   /* written while b changes */
+    churn(b, 1, 3000);
+    churn(model, 1, 3000);
+    live_snapshot(b, &ref2);
+    j2.v = tm_state_view_new(b, &err);   /* a second view while the first is live */
+    churn(b, 2, 3000);
+    churn(model, 2, 3000);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(j1.rc, 0);
+    assert_same(&j1.out, &ref1, "the first view");
+    tm_state_view_free(j1.v);   /* the older one goes first */
+    tm_state_view_free(tm_state_view_new(b, &err));   /* a newer one dropped unwritten (aborted) */
+    churn(b, 3, 1000);
+    churn(model, 3, 1000);
+    write_view(&j2);
+    ck_assert_int_eq(j2.rc, 0);
+    assert_same(&j2.out, &ref2, "the second view");
+    tm_state_view_free(j2.v);
+    live_snapshot(b, &live);
+    live_snapshot(model, &want);
+    assert_same(&live, &want, "the live state");
+    /* what the first view wrote is the state as filled */
+    tm_state_backend *r = open_range(0, 0, MAXP - 1);
+    cp_mem_in in = {j1.out.p, j1.out.len, 0};
+    ck_assert_msg(tm_state_restore(r, cp_mem_read, &in, &err) == 0, "%s", err.msg);
+    verify(r, 0, MAXP - 1);
+    tm_state_backend_close(r);
+    /* RocksDB has no such views (its own DB snapshots instead) */
+    r = open_range(1, 0, MAXP - 1);
+    ck_assert_ptr_null(tm_state_view_new(r, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "rocksdb"));
+    tm_state_backend_close(r);
+    cp_buf_free(&j1.out);
+    cp_buf_free(&j2.out);
+    cp_buf_free(&ref1);
+    cp_buf_free(&ref2);
+    cp_buf_free(&live);
+    cp_buf_free(&want);
+    tm_state_backend_close(b);   /* asserts that every retired object was freed with the views */
+    tm_state_backend_close(model);
+}
 END_TEST
 
 /* ---- incremental -------------------------------------------------------------------------------- */
@@ -304,18 +426,70 @@ START_TEST(test_incremental) {
         tm_timers_free(ts2);
         tm_state_backend_close(r);
     }
-    /* a missing SST file is named */
+    /* into RocksDB at the handle's key groups: the files become the database (the SST files
+     * hard-linked, nothing re-inserted), and the instance goes on writing */
+    {
+        tm_state_backend *r = open_range(1, 0, MAXP - 1);
+        tm_timers *ts2 = tm_timers_new(MAXP);
+        the_queue = tm_timers_queue_new(ts2, NULL, fire_nothing);
+        char scratch[400], linked[800];
+        snprintf(scratch, sizeof scratch, "%s/scratch-native", tmpdir);
+        const char *bad = NULL;
+        ck_assert(cp_rdb_restores_natively(&h, r, 0, MAXP - 1));   /* the task adopts the SST files */
+        ck_assert_msg(cp_restore_keyed_incremental(&h, r, 0, MAXP - 1, scratch, get_q, NULL, &bad, &err) == 0, "%s",
+                      err.msg);
+        struct stat a, l;
+        snprintf(linked, sizeof linked, "%s/%s", cp_rdb_dir(r), sst[0]->name);
+        ck_assert_int_eq(stat(sst[0]->handle->path, &a), 0);
+        ck_assert_msg(stat(linked, &l) == 0 && l.st_ino == a.st_ino, "%s is not a hard link of the checkpoint's file",
+                      linked);
+        verify(r, 0, MAXP - 1);
+        verify_timers(the_queue, 0, MAXP - 1);
+        ck_assert(!cp_rdb_restores_natively(&h, r, 0, MAXP - 1));   /* it has states now */
+        tm_state *v = reg(r, "value", TM_STATE_VALUE);
+        ck_assert(tm_state_set_key_hashed(r, "new", 3));
+        ck_assert_int_eq(tm_state_value_put(v, NULL, 0, "n", 1), 0);
+        ck_assert_uint_eq(tm_state_count(v), NKEYS + 1);
+        tm_timers_free(ts2);
+        tm_state_backend_close(r);
+        ck_assert_int_eq(stat(sst[0]->handle->path, &a), 0);   /* the checkpoint keeps its file */
+    }
+    /* into RocksDB at other key groups (rescaling): the entries are re-inserted */
+    {
+        int first, last;
+        row_key_group_range(1, MAXP, 2, &first, &last);
+        tm_state_backend *r = open_range(1, first, last);
+        tm_timers *ts2 = tm_timers_new(MAXP);
+        the_queue = tm_timers_queue_new(ts2, NULL, fire_nothing);
+        char scratch[400];
+        snprintf(scratch, sizeof scratch, "%s/scratch-rescale", tmpdir);
+        ck_assert(!cp_rdb_restores_natively(&h, r, first, last));
+        const char *bad = NULL;
+        ck_assert_msg(cp_restore_keyed_incremental(&h, r, first, last, scratch, get_q, NULL, &bad, &err) == 0, "%s",
+                      err.msg);
+        verify(r, first, last);
+        verify_timers(the_queue, first, last);
+        tm_timers_free(ts2);
+        tm_state_backend_close(r);
+    }
+    /* a missing SST file is named, on either path; a RocksDB backend stays usable */
     char gone[800];
     snprintf(gone, sizeof gone, "%s", sst[0]->handle->path);
     ck_assert_int_eq(unlink(gone), 0);
-    tm_state_backend *r = open_range(0, 0, MAXP - 1);
-    const char *bad = NULL;
-    char scratch[400];
-    snprintf(scratch, sizeof scratch, "%s/scratch-x", tmpdir);
-    ck_assert_int_ne(cp_restore_keyed_incremental(&h, r, 0, MAXP - 1, scratch, get_q, NULL, &bad, &err), 0);
-    ck_assert_ptr_nonnull(strstr(err.msg, gone));
-    ck_assert_str_eq(bad, gone);
-    tm_state_backend_close(r);
+    for (int type = 0; type < 2; type++) {
+        tm_state_backend *r = open_range(type, 0, MAXP - 1);
+        const char *bad = NULL;
+        char scratch[400];
+        snprintf(scratch, sizeof scratch, "%s/scratch-x", tmpdir);
+        ck_assert_int_ne(cp_restore_keyed_incremental(&h, r, 0, MAXP - 1, scratch, get_q, NULL, &bad, &err), 0);
+        ck_assert_ptr_nonnull(strstr(err.msg, gone));
+        ck_assert_str_eq(bad, gone);
+        tm_state *v = reg(r, "value", TM_STATE_VALUE);
+        ck_assert(tm_state_set_key_hashed(r, "k", 1));
+        ck_assert_int_eq(tm_state_value_put(v, NULL, 0, "x", 1), 0);
+        ck_assert_uint_eq(tm_state_count(v), 1);
+        tm_state_backend_close(r);
+    }
     for (int i = 0; i < nsst; i++) flint__checkpoint__named_file__free_unpacked(sst[i], NULL);
     for (int i = 0; i < npriv; i++) flint__checkpoint__named_file__free_unpacked(priv[i], NULL);
     cp_buf_free(&meta);
@@ -459,6 +633,7 @@ static Suite *cp_state_suite(void) {
     tcase_add_test(tc, test_hashmap_to_rocksdb);
     tcase_add_test(tc, test_rocksdb_to_hashmap);
     tcase_add_test(tc, test_hashmap_to_hashmap);
+    tcase_add_test(tc, test_hashmap_view_copy_on_write);
     tcase_add_test(tc, test_incremental);
     suite_add_tcase(s, tc);
     tc = tcase_create("operator");

@@ -718,6 +718,26 @@ START_TEST(test_udfs) {
 }
 END_TEST
 
+START_TEST(test_project) {
+    flint_env *env = env_p(1);
+    flint_sink_print(flint_project(words(env), "n, `word`"));
+    Flint__Graph__JobGraph *job = build_ok(env);
+    const Flint__Graph__OperatorDef *p = vertex(job, 0)->operators[1];
+    ck_assert_str_eq(p->kind, "project");
+    ck_assert_str_eq(p->name, "Projection");
+    ck_assert_str_eq(p->output_schema, "n BIGINT, word STRING");
+    ck_assert_str_eq(graph_kv_get(p->params, p->n_params, "fields"), "1,0");
+    ck_assert_uint_eq(p->n_user_params, 0);
+    graph_env_free(env);
+
+    env = env_p(1);
+    flint_project(words(env), "word, count");
+    ck_assert_msg(strstr(flint_env_error(env), "Projection (project): fields \"word, count\": unknown key field 'count'"),
+                  "%s", flint_env_error(env));
+    graph_env_free(env);
+}
+END_TEST
+
 /* The hook flint_execute calls once the graph is valid. */
 static int hook_calls;
 static int test_hook(flint_env *env, Flint__Graph__JobGraph *job, void *ud) {
@@ -961,6 +981,7 @@ static Suite *graph_suite(void) {
     tcase_add_test(tc, test_sources_and_names);
     tcase_add_test(tc, test_relative_paths);
     tcase_add_test(tc, test_udfs);
+    tcase_add_test(tc, test_project);
     tcase_add_test(tc, test_execute_hook);
     suite_add_tcase(s, tc);
     tc = tcase_create("protobuf");

@@ -26,6 +26,7 @@
 
 typedef struct rec {
     int triggers, completes, aborts, fails, cancels;
+    int vertex_triggers[2];       /* triggers per vertex */
     int64_t last_trigger_id, last_complete_id, last_abort_id;
     int last_abort_reason;
     char fail_msg[600];
@@ -33,6 +34,7 @@ typedef struct rec {
 } rec;
 
 static rec R;
+static const char *ack_file;      /* when set, ack_ex names this file (relative) instead of inline state */
 static jm_job *job;
 static jm_cp *cp;
 static char tmp[64];
@@ -47,13 +49,20 @@ static void op_state(void *ud, jm_job *j, jm_job_state old, jm_time now) {
     if (cp) jm_cp_job_state(cp, now);
 }
 
-static const jm_job_ops job_ops = {.cancel_task = op_cancel, .state_changed = op_state};
+static void op_task_state(void *ud, jm_job *j, jm_exec *ex, jm_exec_state old, jm_time now) {
+    (void)ud, (void)j;
+    if (cp) jm_cp_task_state(cp, ex, old, now);
+}
+
+static const jm_job_ops job_ops = {.cancel_task = op_cancel, .state_changed = op_state,
+                                   .task_state_changed = op_task_state};
 
 static int c_trigger(void *ud, jm_job *j, jm_exec *ex, const Flint__Checkpoint__TriggerCheckpoint *m, flint_err *err) {
     (void)ud, (void)j;
-    ck_assert_int_eq(ex->vertex->n_in, 0);   /* sources only */
     ck_assert_str_eq(m->execution_id, ex->id);
+    ck_assert_int_eq(ex->state, JM_EXEC_RUNNING);
     R.triggers++;
+    R.vertex_triggers[ex->vertex->index]++;
     R.last_trigger_id = m->checkpoint_id;
     if (R.trigger_rc) return flint_err_set(err, R.trigger_rc, "refused by the fake");
     return 0;
@@ -99,9 +108,11 @@ static jm_cp_config config(void) {
 }
 
 /* The job (CREATED) and its coordinator with config c; then RUNNING with every task RUNNING. */
+static int edge_partitioner = HASH;   /* of the fixture's edge */
+
 static void start(const jm_cp_config *c) {
     int par[] = {2, 2};
-    test_edge e = {0, 1, HASH};
+    test_edge e = {0, 1, edge_partitioner};
     Flint__Graph__JobGraph *g = test_graph(TEST_JOB_ID, 2, par, NULL, 1, &e);
     flint_err err = {0};
     ck_assert_int_eq(jm_graph_assign_operator_ids(g, &err), 0);
@@ -126,6 +137,7 @@ static void setup(void) {
     ck_assert_ptr_nonnull(mkdtemp(tmp));
     job = NULL;
     cp = NULL;
+    edge_partitioner = HASH;
 }
 
 static void teardown(void) {
@@ -185,6 +197,10 @@ static int ack_ex(int v, int s, int64_t id, const char *const *shared, int nshar
         kh.n_shared_files = (size_t)nshared;
         kh.shared_files = nfp;
     } else {
+        if (ack_file) {
+            file.path = (char *)ack_file;
+            file.data.len = 0;
+        }
         kh.file = &file;
         kh.n_key_group_offsets = (size_t)(r.end - r.start + 1);
         kh.key_group_offsets = offs;
@@ -735,6 +751,150 @@ START_TEST(not_all_tasks_running) {
 }
 END_TEST
 
+/* A source that finishes while a checkpoint waits for its acknowledgement aborts it at once (not
+ * at the timeout), without counting; one that acknowledged first does not. */
+START_TEST(finished_task_aborts_pending) {
+    jm_cp_config c = config();
+    c.timeout_ms = 600000;
+    start(&c);
+    int64_t id = trigger(10);
+    ck_assert_int_eq(ack_ex(0, 1, id, NULL, 0, 1000), 0);
+    flint_err err = {0};
+    ck_assert_int_eq(jm_job_update_task(job, job->vertices[0].execs[1].id, "FINISHED", NULL, test_time(20), &err), 0);
+    ck_assert_int_eq(jm_cp_pending_count(cp), 1);   /* it acknowledged: nothing owed */
+    ck_assert_int_eq(R.aborts, 0);
+    ck_assert_int_eq(ack_ex(1, 0, id, NULL, 0, 1000), 0);
+    ck_assert_int_eq(jm_job_update_task(job, job->vertices[0].execs[0].id, "FINISHED", NULL, test_time(30), &err), 0);
+    ck_assert_int_eq(jm_cp_pending_count(cp), 0);
+    ck_assert_int_eq(R.aborts, 2);   /* the two RUNNING tasks (V1), not the finished sources */
+    ck_assert_int_eq(R.last_abort_id, id);
+    ck_assert_int_eq(R.last_abort_reason, FLINT__CHECKPOINT__FAILURE_REASON__NOT_ALL_TASKS_RUNNING);
+    ck_assert_int_eq(jm_cp_consecutive_failures(cp), 0);
+    jm_cp_stats st;
+    jm_cp_get_stats(cp, &st);
+    ck_assert_int_eq(st.failed, 1);
+    ck_assert_ptr_nonnull(st.latest_failed);
+    ck_assert_msg(strstr(st.latest_failed->failure_message, "FINISHED before it acknowledged checkpoint 1"), "%s",
+                  st.latest_failed->failure_message);
+    ck_assert(!exists("%s/checkpoints/%s/chk-1", tmp, TEST_JOB_ID));
+    ck_assert_int_eq(ack_ex(1, 1, id, NULL, 0, 1000), 0);   /* late: answered, discarded */
+    ck_assert_int_eq(jm_cp_completed_count(cp), 0);
+    ck_assert_int_eq(R.fails, 0);
+}
+END_TEST
+
+/* Checkpoints after tasks finish: a finished task counts as acknowledged with its acknowledgement
+ * of the latest completed checkpoint, its files linked into the new checkpoint's directory (the
+ * old one is deleted when subsumed); only running sources are triggered; savepoints still need
+ * every task running. */
+START_TEST(finished_tasks_reuse_last_ack) {
+    jm_cp_config c = config();
+    c.after_tasks_finish = true;
+    start(&c);
+    int64_t id1 = trigger(10);
+    char path[700];
+    snprintf(path, sizeof path, "%s/checkpoints/%s/chk-1/src0-keyed", tmp, TEST_JOB_ID);
+    touch(path);
+    ack_file = "src0-keyed";
+    ck_assert_int_eq(ack_ex(0, 0, id1, NULL, 0, 1000), 0);
+    ack_file = NULL;
+    for (int i = 1; i < 4; i++) ck_assert_int_eq(ack_ex(i / 2, i % 2, id1, NULL, 0, 1000), 0);
+    ck_assert_int_eq(jm_cp_completed_count(cp), 1);
+    flint_err err = {0};
+    ck_assert_int_eq(jm_job_update_task(job, job->vertices[0].execs[0].id, "FINISHED", NULL, test_time(20), &err), 0);
+    ck_assert_int_eq(R.triggers, 2);
+    int64_t id2 = trigger(30);
+    ck_assert_int_eq(R.triggers, 3);   /* the running source only */
+    char sp[33];
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/sp", tmp);
+    ck_assert_int_eq(jm_cp_trigger_savepoint(cp, SAVEPOINT, dir, false, test_time(30), sp, &err), FLINT_STATE);
+    ck_assert_msg(strstr(err.msg, "has FINISHED (savepoints need every task RUNNING"), "%s", err.msg);
+    jm_cp_stats st;
+    jm_cp_get_stats(cp, &st);
+    ck_assert_int_eq(st.history[0]->num_acknowledged_subtasks, 1);
+    for (int i = 1; i < 4; i++) ck_assert_int_eq(ack_ex(i / 2, i % 2, id2, NULL, 0, 1000), 0);
+    ck_assert_int_eq(jm_cp_completed_id(cp, jm_cp_completed_count(cp) - 1), id2);
+    ck_assert(!exists("%s/checkpoints/%s/chk-1", tmp, TEST_JOB_ID));   /* subsumed */
+    ck_assert(exists("%s/checkpoints/%s/chk-2/src0-keyed", tmp, TEST_JOB_ID));
+    jm_cp_get_stats(cp, &st);
+    ck_assert_int_eq(st.latest_completed->state_size, 4000);
+    /* chk-2 restores the finished source's state */
+    jm_restore *plan = NULL;
+    ck_assert_msg(jm_cp_restore_latest(cp, test_time(40), &plan, &err) == 0, "%s", err.msg);
+    ck_assert_ptr_nonnull(plan);
+    const Flint__Checkpoint__CheckpointMetadata *m = jm_restore_metadata(plan);
+    ck_assert_int_eq(m->checkpoint_id, id2);
+    ck_assert_int_eq(m->operators[0]->n_subtasks, 2);
+    ck_assert_str_eq(m->operators[0]->subtasks[0]->keyed_state[0]->file->path, "src0-keyed");
+    jm_restore_free(plan);
+    /* the second source finishes too: the tasks downstream, which no barrier can reach any more,
+     * are triggered themselves and complete the next checkpoint with the sources' last state */
+    ck_assert_int_eq(jm_job_update_task(job, job->vertices[0].execs[1].id, "FINISHED", NULL, test_time(50), &err), 0);
+    memset(R.vertex_triggers, 0, sizeof R.vertex_triggers);
+    int64_t id3 = trigger(60);
+    ck_assert_int_eq(R.vertex_triggers[0], 0);
+    ck_assert_int_eq(R.vertex_triggers[1], 2);
+    for (int s = 0; s < 2; s++) ck_assert_int_eq(ack_ex(1, s, id3, NULL, 0, 1000), 0);
+    ck_assert_int_eq(jm_cp_completed_id(cp, jm_cp_completed_count(cp) - 1), id3);
+    ck_assert(exists("%s/checkpoints/%s/chk-3/src0-keyed", tmp, TEST_JOB_ID));
+    /* V1 finishes after it: nothing is left to checkpoint */
+    for (int s = 0; s < 2; s++)
+        ck_assert_int_eq(jm_job_update_task(job, job->vertices[1].execs[s].id, "FINISHED", NULL, test_time(70), &err), 0);
+    ck_assert_int_eq(jm_cp_trigger_checkpoint(cp, test_time(80), NULL, &err), FLINT_STATE);
+    ck_assert_int_eq(R.fails, 0);
+}
+END_TEST
+
+/* A task is triggered as soon as the upstream subtasks it reads finished, not all of the
+ * upstream vertex: with a forward edge V1[0] reads V0[0] only, so it is triggered while V0[1]
+ * runs on, and V1[1] gets its barrier from V0[1]. Without checkpoints after tasks finish only
+ * sources are triggered. */
+START_TEST(downstream_of_finished_is_triggered) {
+    edge_partitioner = FLINT__GRAPH__PARTITIONER__FORWARD;
+    jm_cp_config c = config();
+    c.after_tasks_finish = true;
+    start(&c);
+    int64_t id1 = trigger(10);
+    ack_all(id1);
+    flint_err err = {0};
+    ck_assert_int_eq(jm_job_update_task(job, job->vertices[0].execs[0].id, "FINISHED", NULL, test_time(20), &err), 0);
+    memset(R.vertex_triggers, 0, sizeof R.vertex_triggers);
+    int64_t id2 = trigger(30);
+    ck_assert_int_eq(R.vertex_triggers[0], 1);   /* V0[1] */
+    ck_assert_int_eq(R.vertex_triggers[1], 1);   /* V1[0] */
+    ck_assert_int_eq(ack_ex(0, 1, id2, NULL, 0, 1000), 0);
+    ck_assert_int_eq(ack_ex(1, 0, id2, NULL, 0, 1000), 0);
+    ck_assert_int_eq(ack_ex(1, 1, id2, NULL, 0, 1000), 0);
+    ck_assert_int_eq(jm_cp_completed_id(cp, jm_cp_completed_count(cp) - 1), id2);
+    jm_cp_free(cp);
+    jm_job_free(job);
+    cp = NULL;
+    job = NULL;
+    memset(&R, 0, sizeof R);
+    c.after_tasks_finish = false;
+    start(&c);
+    ck_assert_int_eq(ack_ex(0, 0, trigger(10), NULL, 0, 1000), 0);
+    ck_assert_int_eq(R.vertex_triggers[0], 2);
+    ck_assert_int_eq(R.vertex_triggers[1], 0);
+}
+END_TEST
+
+/* A task that fails while a checkpoint is pending aborts it as a failover (not counted). */
+START_TEST(failed_task_aborts_pending) {
+    jm_cp_config c = config();
+    start(&c);
+    trigger(10);
+    flint_err err = {0};
+    ck_assert_int_eq(jm_job_update_task(job, job->vertices[1].execs[1].id, "FAILED", "boom", test_time(20), &err), 0);
+    ck_assert_int_eq(jm_cp_pending_count(cp), 0);
+    ck_assert_int_eq(jm_cp_consecutive_failures(cp), 0);
+    jm_cp_stats st;
+    jm_cp_get_stats(cp, &st);
+    ck_assert_int_eq(st.latest_failed->failure_reason, FLINT__CHECKPOINT__FAILURE_REASON__JOB_FAILOVER);
+}
+END_TEST
+
 int main(void) {
     log_init("check", NULL, LOG_ERROR);
     Suite *s = suite_create("jm_checkpoint");
@@ -754,6 +914,10 @@ int main(void) {
     tcase_add_test(tc, metadata_format_checks);
     tcase_add_test(tc, job_failover_aborts_without_counting);
     tcase_add_test(tc, not_all_tasks_running);
+    tcase_add_test(tc, finished_task_aborts_pending);
+    tcase_add_test(tc, failed_task_aborts_pending);
+    tcase_add_test(tc, finished_tasks_reuse_last_ack);
+    tcase_add_test(tc, downstream_of_finished_is_triggered);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

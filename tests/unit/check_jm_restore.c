@@ -232,6 +232,35 @@ END_TEST
 START_TEST(same_parallelism_keeps_state_in_place) { rescale(3, 3); }
 END_TEST
 
+/* A source with splits only (no keyed, operator state or commits), 2 -> 4: subtasks 2 and 3 get
+ * no split but still an (empty) restore, so they restore owning none instead of starting over. */
+START_TEST(sources_dealt_no_split_still_restore) {
+    Flint__Graph__JobGraph *g = graph(4);
+    jm_restore *r = NULL;
+    flint_err err = {0};
+    Flint__Checkpoint__CheckpointMetadata *m = meta(g->vertices[0]->operators[0]->operator_id, 2);
+    for (size_t s = 0; s < m->operators[0]->n_subtasks; s++) {
+        Flint__Checkpoint__OperatorSubtaskState *st = m->operators[0]->subtasks[s];
+        for (size_t k = 0; k < st->n_keyed_state; k++) flint__checkpoint__keyed_state_handle__free_unpacked(st->keyed_state[k], NULL);
+        for (size_t k = 0; k < st->n_operator_state; k++)
+            flint__checkpoint__operator_state_handle__free_unpacked(st->operator_state[k], NULL);
+        for (size_t k = 0; k < st->n_pending_commits; k++) flint__checkpoint__pending_commit__free_unpacked(st->pending_commits[k], NULL);
+        st->n_keyed_state = st->n_operator_state = st->n_pending_commits = 0;
+    }
+    ck_assert_int_eq(jm_restore_new(m, "/sp/_metadata", g, MAXP, false, &r, &err), 0);
+    for (int i = 0; i < 4; i++) {
+        Flint__Checkpoint__TaskRestore *t = jm_restore_task(r, g->vertices[0], 4, MAXP, i);
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(t->n_operators, 1);
+        ck_assert_int_eq(t->operators[0]->n_source_splits, i < 2 ? 1 : 0);
+        if (i < 2) ck_assert_int_eq(t->operators[0]->source_splits[0]->position, 1000 + i);
+        jm_restore_task_free(t);
+    }
+    jm_restore_free(r);
+    flint__graph__job_graph__free_unpacked(g, NULL);
+}
+END_TEST
+
 START_TEST(incremental_handles_pass_whole) {
     Flint__Graph__JobGraph *g = graph(4);
     Flint__Checkpoint__CheckpointMetadata *m = meta(g->vertices[0]->operators[0]->operator_id, 2);
@@ -401,6 +430,7 @@ int main(void) {
     tcase_add_test(tc, rescale_4_to_2);
     tcase_add_test(tc, rescale_3_to_5);
     tcase_add_test(tc, same_parallelism_keeps_state_in_place);
+    tcase_add_test(tc, sources_dealt_no_split_still_restore);
     tcase_add_test(tc, incremental_handles_pass_whole);
     tcase_add_test(tc, mapping_by_operator_id);
     tcase_add_test(tc, operator_ids);

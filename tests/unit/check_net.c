@@ -211,6 +211,9 @@ static int drain(tm_input *in, tm_waker *w, sink *s, uint64_t want, int64_t time
         case TM_ELEM_STATUS:
             s->watermarks++;
             break;
+        case TM_ELEM_CHANNEL_END:
+            CHECK(el.gate < 4 && el.channel >= 0, "channel end on gate %d channel %d", el.gate, el.channel);
+            break;
         }
     }
 }
@@ -857,11 +860,15 @@ START_TEST(test_garbage_to_data_port) {
 }
 END_TEST
 
-/* A fake producer: accepts one connection, reads a little, then writes `reply`. */
+/* A fake producer: accepts one connection, reads a little, then writes `reply`: in one piece, or
+ * cut at the ncuts offsets cuts[] with a pause after each piece (so that the consumer reads the
+ * messages in parts). */
 typedef struct fake_producer {
     int lfd, port;
     const uint8_t *reply;
     size_t reply_len;
+    const size_t *cuts;
+    int ncuts;
     pthread_t th;
 } fake_producer;
 
@@ -874,8 +881,14 @@ static void *fake_main(void *arg) {
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ssize_t n = recv(fd, buf, sizeof buf, 0);
     (void)n;
-    ssize_t w = send(fd, f->reply, f->reply_len, MSG_NOSIGNAL);
-    (void)w;
+    size_t from = 0;
+    for (int i = 0; i <= f->ncuts; i++) {
+        size_t to = i < f->ncuts ? f->cuts[i] : f->reply_len;
+        ssize_t w = send(fd, f->reply + from, to - from, MSG_NOSIGNAL);
+        (void)w;
+        from = to;
+        if (i < f->ncuts) sleep_ms(30);
+    }
     sleep_ms(500);   /* keep it open: the consumer must close on its own */
     close(fd);
     return NULL;
@@ -892,6 +905,8 @@ static void fake_start(fake_producer *f, const uint8_t *reply, size_t len) {
     f->port = ntohs(sa.sin_port);
     f->reply = reply;
     f->reply_len = len;
+    f->cuts = NULL;
+    f->ncuts = 0;
     pthread_create(&f->th, NULL, fake_main, f);
 }
 
@@ -940,6 +955,73 @@ START_TEST(test_bad_producer) {
         m3[i * (TM_WIRE_HEADER + 4) + TM_WIRE_HEADER] = 7;
     }
     consumer_sees_protocol_error(m3, sizeof m3, "without credit");
+}
+END_TEST
+
+/* A Buffer message on channel 1 (the consumer's first) into out; returns its length. */
+static size_t buffer_msg(uint8_t *out, uint32_t seq, bool event, const uint8_t *payload,
+                         uint32_t len) {
+    tm_wire_hdr h = {.type = TM_MSG_BUFFER, .flags = event ? TM_WIRE_FLAG_EVENT : 0, .channel = 1,
+                     .seq = seq, .size = len};
+    tm_wire_encode(out, &h);
+    memcpy(out + TM_WIRE_HEADER, payload, len);
+    return TM_WIRE_HEADER + len;
+}
+
+/* Five MODE_1000 records as the payload of one Buffer (5020 bytes: read straight into the
+ * segment), then an end of partition. */
+static size_t five_records_then_end(uint8_t *out) {
+    uint8_t payload[5 * 1004];
+    for (uint64_t i = 0; i < 5; i++) {
+        uint32_t h = htole32(1000);
+        memcpy(payload + i * 1004, &h, 4);
+        rec_fill(payload + i * 1004 + 4, i, 1000, MODE_1000);
+    }
+    size_t n = buffer_msg(out, 0, false, payload, sizeof payload);
+    uint32_t eop = htole32(TM_EVENT_END_OF_PARTITION);
+    return n + buffer_msg(out + n, 1, true, (const uint8_t *)&eop, 4);
+}
+
+/* The consumer reads Buffers in whatever parts the socket gives them: a header cut in two, a large
+ * payload over several reads, the next header cut at the end of one. And a consumer that stops
+ * while a Buffer is half read gives its segment back. */
+START_TEST(test_split_messages) {
+    uint8_t stream[2 * TM_WIRE_HEADER + 5 * 1004 + 4];
+    size_t len = five_records_then_end(stream);
+    ck_assert_uint_eq(len, sizeof stream);
+    const size_t cuts[] = {7, TM_WIRE_HEADER + 100, 2120, TM_WIRE_HEADER + 5020 + 5};
+    fake_producer f;
+    fake_start(&f, stream, len);
+    f.cuts = cuts;
+    f.ncuts = 4;
+    tm_net *b = mknet(NULL, "tmB", NULL);
+    tm_waker *w = tm_waker_new();
+    const char *ids[] = {"job.e1.0.0"};
+    tm_input *in = mkinput(b, w, 1, ids, NULL, "fake", f.port);
+    sink s = {.mode = MODE_1000};
+    ck_assert_int_eq(drain(in, w, &s, 0, DEADLINE_MS), FLINT_CLOSED);
+    ck_assert_uint_eq(s.records, 5);
+    ck_assert_int_eq(s.gate_ends[0], 1);
+    tm_input_free(in);
+    expect_pool_full(b);
+    fake_stop(&f);
+
+    /* Half a Buffer, then the consumer goes away. */
+    fake_start(&f, stream, TM_WIRE_HEADER + 100);
+    in = mkinput(b, w, 1, ids, NULL, "fake", f.port);
+    tm_chan *ch = &in->gates[0].chans[0];
+    int64_t deadline = time_mono_ms() + DEADLINE_MS;
+    for (int free_bufs = 2; free_bufs == 2; sleep_ms(5)) {   /* until a segment is being filled */
+        ck_assert(time_mono_ms() < deadline);
+        pthread_mutex_lock(&in->mu);
+        free_bufs = ch->freeq.len;
+        pthread_mutex_unlock(&in->mu);
+    }
+    tm_input_free(in);
+    expect_pool_full(b);
+    tm_waker_free(w);
+    tm_net_free(b);
+    fake_stop(&f);
 }
 END_TEST
 
@@ -1072,6 +1154,7 @@ static Suite *net_suite(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_garbage_to_data_port);
     tcase_add_test(tc, test_bad_producer);
+    tcase_add_test(tc, test_split_messages);
     tcase_add_test(tc, test_producer_goes_away);
     tcase_add_test(tc, test_producer_canceled);
     tcase_add_test(tc, test_lingering_partition);

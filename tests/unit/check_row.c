@@ -563,6 +563,91 @@ START_TEST(test_builder_copy_and_copy_field) {
 END_TEST
 
 /* A setter of the wrong type is a programming error: it asserts. */
+/* flint_row_project of src into b (of out) is, byte for byte, the row the same copies with
+ * flint_row_copy_field make. */
+static void expect_projection(const flint_schema *out, const flint_projection *p, const flint_row *src,
+                              const int *from, flint_row_builder *b) {
+    flint_row_builder c;
+    flint_row_builder_init(&c, out);
+    for (int i = 0; i < p->n; i++) flint_row_copy_field(&c, i, src, from[i]);
+    flint_row_project(b, p, src);
+    flint_row rb = flint_row_builder_row(b), rc = flint_row_builder_row(&c);
+    check_ok(&rb);
+    ck_assert_uint_eq(rb.len, rc.len);
+    ck_assert(memcmp(rb.data, rc.data, rc.len) == 0);
+    flint_row_builder_free(&c);
+}
+
+START_TEST(test_projection) {
+    flint_schema *s = schema(ALL_TYPES);
+    int from[] = {6, 0, 2, 4, 1};
+    flint_schema *t = flint_schema_select(s, from, 5);
+    ck_assert_str_eq(flint_schema_text(t), "y BYTES, s STRING, l BIGINT, b BOOLEAN, i INT");
+    flint_projection p;
+    flint_err err = {0};
+    ck_assert_int_eq(flint_projection_plan(&p, s, t, from, 5, &err), 0);
+    flint_row_builder a, b;
+    flint_row_builder_init(&a, s);
+    flint_row_builder_init(&b, t);
+    /* All set, with a string longer than the builder's room (it grows); then NULLs, one of them
+     * variable-length, into the same builder; then an empty string. */
+    for (int k = 0; k < 7; k++) set_all_field(&a, k, 42);
+    char big[300];
+    memset(big, 'x', sizeof big);
+    flint_row_set_string(&a, 0, big, sizeof big);
+    flint_row ra = flint_row_builder_row(&a);
+    expect_projection(t, &p, &ra, from, &b);
+    flint_row_builder_reset(&a);
+    set_all_field(&a, 2, 7);
+    set_all_field(&a, 1, 7);
+    ra = flint_row_builder_row(&a);
+    expect_projection(t, &p, &ra, from, &b);
+    flint_row rb = flint_row_builder_row(&b);
+    ck_assert(flint_row_is_null(&rb, 0) && flint_row_is_null(&rb, 1) && !flint_row_is_null(&rb, 2));
+    flint_row_set_string(&a, 0, "", 0);
+    ra = flint_row_builder_row(&a);
+    expect_projection(t, &p, &ra, from, &b);
+    flint_projection_free(&p);
+    /* Errors name what does not fit. */
+    int bad_type[] = {6, 0, 2, 1, 4};
+    ck_assert_int_ne(flint_projection_plan(&p, s, t, bad_type, 5, &err), 0);
+    ck_assert_msg(strstr(err.msg, "projection field 3 ('b'): BOOLEAN, but input field 1 ('i') is INT"), "%s", err.msg);
+    flint_projection_free(&p);
+    int out_of_range[] = {6, 0, 2, 4, 7};
+    ck_assert_int_ne(flint_projection_plan(&p, s, t, out_of_range, 5, &err), 0);
+    ck_assert_msg(strstr(err.msg, "no field 7"), "%s", err.msg);
+    flint_projection_free(&p);
+    ck_assert_int_ne(flint_projection_plan(&p, s, t, from, 4, &err), 0);
+    ck_assert_msg(strstr(err.msg, "projection of 4 fields to a schema of 5"), "%s", err.msg);
+    flint_projection_free(&p);
+    flint_row_builder_free(&a);
+    flint_row_builder_free(&b);
+    flint_schema_free(t);
+    /* Wide rows (more than 64 fields, three bitmap words): row.c's path. */
+    char text[4096], *q = text;
+    for (int i = 0; i < 130; i++) q += sprintf(q, "%sf%d %s", i ? ", " : "", i, i % 3 == 0 ? "STRING" : "BIGINT");
+    flint_schema_free(s);
+    s = schema(text);
+    int wide[] = {129, 0, 64, 63, 128, 3, 5};
+    t = flint_schema_select(s, wide, 7);
+    ck_assert_int_eq(flint_projection_plan(&p, s, t, wide, 7, &err), 0);
+    flint_row_builder_init(&a, s);
+    flint_row_builder_init(&b, t);
+    for (int i = 0; i < 130; i++) {
+        if (i == 63 || i == 129) continue;   /* NULL */
+        if (i % 3 == 0) flint_row_set_cstring(&a, i, "v");
+        else flint_row_set_long(&a, i, -(int64_t)i);
+    }
+    ra = flint_row_builder_row(&a);
+    expect_projection(t, &p, &ra, wide, &b);
+    flint_projection_free(&p);
+    flint_row_builder_free(&a);
+    flint_row_builder_free(&b);
+    flint_schema_free(t);
+    flint_schema_free(s);
+}
+END_TEST
+
 START_TEST(test_setter_type_mismatch_aborts) {
     flint_schema *s = schema("w STRING, n BIGINT");
     flint_row_builder b;
@@ -647,6 +732,42 @@ START_TEST(test_row_check_corrupt) {
     check_ok(&(flint_row){s, bad, len + 3, 4});
     flint_row_builder_free(&b);
     flint_schema_free(s);
+}
+END_TEST
+
+/* The same rules for 64 fields (the last bitmap bit is a field's) and 70 (two bitmap words, the
+ * field-by-field path), with the field broken past the first word, a NULL string with a slot and a
+ * copied schema. */
+START_TEST(test_row_check_wide) {
+    for (int n = 64; n <= 70; n += 6) {
+        char text[2048];
+        size_t pos = 0;
+        for (int i = 0; i < n; i++)
+            pos += (size_t)snprintf(text + pos, sizeof text - pos, "%sf%d %s", i ? ", " : "", i,
+                                    i == n - 1 ? "BOOLEAN" : i == 40 ? "STRING" : "BIGINT");
+        flint_schema *parsed = schema(text), *s = flint_schema_copy(parsed);
+        flint_schema_free(parsed);
+        flint_row_builder b;
+        flint_row_builder_init(&b, s);
+        for (int i = 0; i < n - 1; i++)
+            if (i != 40) flint_row_set_long(&b, i, i);
+        flint_row_set_bool(&b, n - 1, true);
+        flint_row_set_null(&b, 40);
+        flint_row r = flint_row_builder_row(&b);
+        check_ok(&r);
+        uint8_t bad[2048];
+        size_t slots = (size_t)((n + 63) / 64) * 8;
+        uint64_t v = 2;
+        memcpy(bad, r.data, r.len);
+        memcpy(bad + slots + (size_t)(n - 1) * 8, &v, 8);
+        check_fails(s, bad, r.len, n == 64 ? "field 63 'f63' (BOOLEAN): value 2" : "field 69 'f69' (BOOLEAN): value 2");
+        memcpy(bad, r.data, r.len);
+        v = (uint64_t)r.len << 32 | 100;
+        memcpy(bad + slots + 40 * 8, &v, 8);
+        check_fails(s, bad, r.len, "field 40 'f40' (STRING) is NULL but its slot is not zero");
+        flint_row_builder_free(&b);
+        flint_schema_free(s);
+    }
 }
 END_TEST
 
@@ -1052,7 +1173,9 @@ static Suite *row_suite(SRunner **sr_out) {
     tcase_add_test(tc, test_row_doubles);
     tcase_add_test(tc, test_builder_reuse_no_growth);
     tcase_add_test(tc, test_builder_copy_and_copy_field);
+    tcase_add_test(tc, test_projection);
     tcase_add_test(tc, test_row_check_corrupt);
+    tcase_add_test(tc, test_row_check_wide);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("text");

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <rocksdb/c.h>
+
 #include "operators/operator.h"
 #include "row/row_key.h"
 #include "state/tm_state_int.h"
@@ -221,6 +223,58 @@ START_TEST(value_state_per_key_and_namespace) {
     ck_assert_str_eq(vget(a, NULL), "acc");
     ck_assert_int_eq(tm_state_count(st), 6);
     ck_assert_int_eq(tm_state_backend_error(b, NULL), 0);
+    tm_state_backend_close(b);
+}
+END_TEST
+
+/* tm_state_value_overwrite: in place (hashmap), by read-patch-put (rocksdb, TTL); a view taken
+ * before keeps the old bytes; no value, or one too short, is an error, not a write. */
+START_TEST(value_overwrite) {
+    tm_state_backend *b = open_backend(_i);
+    tm_state *st = reg(b, "v", TM_STATE_VALUE, 0);
+    tm_state *tt = reg(b, "t", TM_STATE_VALUE, 60000);
+    const uint8_t *v;
+    size_t n;
+    key(b, "alice");
+    vput(st, NULL, "abcdef");
+    vput(st, "w", "window");
+    tm_state_view *view = _i == 0 ? tm_state_view_new(b, NULL) : NULL;
+    ck_assert_int_eq(tm_state_value_overwrite(st, NULL, 0, 2, "XY", 2, &v, &n), 0);
+    ck_assert_int_eq((int)n, 6);
+    ck_assert_int_eq(memcmp(v, "abXYef", 6), 0);
+    ck_assert_str_eq(vget(st, NULL), "abXYef");
+    ck_assert_str_eq(vget(st, "w"), "window");
+    ck_assert_int_eq(tm_state_value_overwrite(st, NULL, 0, 5, "Z", 1, &v, &n), 0);
+    ck_assert_str_eq(vget(st, NULL), "abXYeZ");
+    if (view) { /* the view still holds the value as it was when it was taken */
+        membuf m = {0};
+        flint_err err = {0};
+        ck_assert_int_eq(tm_state_view_snapshot(view, 0, 127, mem_write, &m, &err), 0);
+        tm_state_view_free(view);
+        tm_state_backend *c = open_backend(0);
+        restore(c, &m);
+        key(c, "alice");
+        ck_assert_str_eq(vget(reg(c, "v", TM_STATE_VALUE, 0), NULL), "abcdef");
+        tm_state_backend_close(c);
+        free(m.p);
+    }
+    /* with TTL: patched through a put, the write time renewed */
+    vput(tt, NULL, "12345678");
+    ck_assert_int_eq(tm_state_value_overwrite(tt, NULL, 0, 0, "ab", 2, &v, &n), 0);
+    ck_assert_int_eq(memcmp(v, "ab345678", 8), 0);
+    ck_assert_str_eq(vget(tt, NULL), "ab345678");
+    /* past the end, or no value: refused */
+    ck_assert_int_ne(tm_state_value_overwrite(st, NULL, 0, 5, "ZZ", 2, &v, &n), 0);
+    flint_err err = {0};
+    ck_assert_int_ne(tm_state_backend_error(b, &err), 0);
+    ck_assert_msg(strstr(err.msg, "no value of 7 bytes or more to overwrite"), "%s", err.msg);
+    ck_assert_str_eq(vget(st, NULL), "abXYeZ");
+    tm_state_backend_close(b);
+    b = open_backend(_i);
+    st = reg(b, "v", TM_STATE_VALUE, 0);
+    key(b, "bob");
+    ck_assert_int_ne(tm_state_value_overwrite(st, NULL, 0, 0, "x", 1, &v, &n), 0);
+    ck_assert_ptr_null(vget(st, NULL));
     tm_state_backend_close(b);
 }
 END_TEST
@@ -869,6 +923,95 @@ END_TEST
 
 /* ---- throughput printout (reports, does not assert times) --------------------------------------- */
 
+/* RocksDB's copy of (current key, no namespace) of value state st, read past the write cache (which
+ * tm_state_rocksdb_db writes out first): its value as a string, NULL when absent. */
+static char *raw_get(tm_state_backend *b, tm_state *st, const char *k) {
+    rocksdb_t *db = tm_state_rocksdb_db(b);
+    uint8_t rk[64];
+    size_t kl = strlen(k);
+    int kg = key_group_of(k, 128);
+    rk[0] = (uint8_t)(kg >> 8), rk[1] = (uint8_t)kg;
+    rk[2] = rk[3] = rk[4] = 0, rk[5] = (uint8_t)kl;
+    memcpy(rk + 6, k, kl);
+    memset(rk + 6 + kl, 0, 4);
+    char *e = NULL;
+    size_t vl;
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    char *v = rocksdb_get_cf(db, ro, tm_state_rocksdb_cf(st), (const char *)rk, 10 + kl, &vl, &e);
+    rocksdb_readoptions_destroy(ro);
+    ck_assert_ptr_null(e);
+    static char buf[256];
+    if (!v) return NULL;
+    snprintf(buf, sizeof buf, "%.*s", (int)vl, v);
+    rocksdb_free(v);
+    return buf;
+}
+
+/* The write-back cache of the rocksdb backend (tm_state_rdbcache.h): writes reach RocksDB when a
+ * checkpoint exports the database, a key written and deleted in the cache never does, a value view
+ * outlives the cache emptying itself under writes of other keys, lists merged into and maps
+ * cleared after cached writes read back right, and many rounds of filling the cache lose
+ * nothing. */
+START_TEST(rocksdb_write_cache) {
+    tm_state_backend *b = open_backend(1);
+    tm_state *v = reg(b, "v", TM_STATE_VALUE, 0);
+    tm_state *l = reg(b, "l", TM_STATE_LIST, 0);
+    tm_state *m = reg(b, "m", TM_STATE_MAP, 0);
+    key(b, "a");
+    vput(v, NULL, "one");
+    vput(v, NULL, "two");
+    ck_assert_str_eq(raw_get(b, v, "a"), "two");       /* exported: written */
+    key(b, "tmp");
+    vput(v, NULL, "x");
+    ck_assert_int_eq(tm_state_clear(v, NULL, 0), 0);
+    ck_assert_ptr_null(raw_get(b, v, "tmp"));          /* never reached RocksDB */
+    key(b, "a");
+    ck_assert_int_eq(tm_state_clear(v, NULL, 0), 0);
+    ck_assert_ptr_null(raw_get(b, v, "a"));            /* the delete did */
+    ck_assert_ptr_null(vget(v, NULL));
+
+    /* a view stays valid while 140 000 puts of other keys empty the cache (64k keys) twice */
+    key(b, "keep");
+    vput(v, NULL, "kept value");
+    const uint8_t *p;
+    size_t n;
+    ck_assert(tm_state_value_get(v, NULL, 0, &p, &n));
+    char k[32];
+    for (int i = 0; i < 140000; i++) {
+        int kl = snprintf(k, sizeof k, "k%d", i);
+        tm_state_set_key_hashed(b, k, (size_t)kl);
+        if (tm_state_value_put(v, NULL, 0, k, (size_t)kl)) ck_abort_msg("put %d", i);
+    }
+    ck_assert_int_eq((int)n, 10);
+    ck_assert_int_eq(memcmp(p, "kept value", 10), 0);
+    for (int i = 0; i < 140000; i += 7) {
+        int kl = snprintf(k, sizeof k, "k%d", i);
+        tm_state_set_key_hashed(b, k, (size_t)kl);
+        if (!tm_state_value_get(v, NULL, 0, &p, &n) || n != (size_t)kl || memcmp(p, k, n))
+            ck_abort_msg("key %s lost", k);
+    }
+    ck_assert_int_eq(tm_state_count(v), 140001);
+
+    key(b, "list");
+    const void *els[] = {"p", "q"};
+    size_t lens[] = {1, 1};
+    ck_assert_int_eq(tm_state_list_update(l, NULL, 0, 2, els, lens), 0);
+    ladd(l, NULL, "r");
+    ck_assert_str_eq(lget(l, NULL), "p,q,r");
+    key(b, "map");
+    mput(m, "ns", "x", "1");
+    mput(m, "ns", "y", "2");
+    ck_assert_str_eq(mget(m, "ns", "y"), "2");
+    ck_assert_int_eq(tm_state_clear(m, "ns", 2), 0);
+    ck_assert_ptr_null(mget(m, "ns", "x"));
+    ck_assert_ptr_null(mget(m, "ns", "y"));
+    mput(m, "ns", "z", "3");
+    ck_assert_int_eq(tm_state_count(m), 1);
+    ck_assert_int_eq(tm_state_backend_error(b, NULL), 0);
+    tm_state_backend_close(b);
+}
+END_TEST
+
 START_TEST(throughput_printout) {
     for (int type = 0; type < 2; type++) {
         tm_state_backend *b = open_backend(type);
@@ -1261,6 +1404,7 @@ Suite *state_suite(void) {
     tcase_set_timeout(tc, 120);
     /* loop index 0: hashmap, 1: rocksdb */
     tcase_add_loop_test(tc, value_state_per_key_and_namespace, 0, 2);
+    tcase_add_loop_test(tc, value_overwrite, 0, 2);
     tcase_add_loop_test(tc, registration_rules, 0, 2);
     tcase_add_loop_test(tc, list_state, 0, 2);
     tcase_add_loop_test(tc, map_state, 0, 2);
@@ -1283,6 +1427,7 @@ Suite *state_suite(void) {
     tcase_add_test(big, rocksdb_state_larger_than_block_cache);
     tcase_add_test(big, rocksdb_spreads_over_tmp_dirs);
     tcase_add_test(big, rocksdb_removes_dirs_of_dead_processes);
+    tcase_add_test(big, rocksdb_write_cache);
     tcase_add_test(big, throughput_printout);
     suite_add_tcase(s, big);
     return s;

@@ -392,6 +392,30 @@ START_TEST(map_filter_flat_map_process_chain) {
 }
 END_TEST
 
+START_TEST(project_copies_fields_and_refuses_bad_plans) {
+    Flint__Graph__JobVertex *v =
+        mkvertex(1, mkop("project", "w STRING, n BIGINT, x DOUBLE", "x DOUBLE, w STRING", "fields", "2,0", NULL));
+    tm_runtime rt = mkrt(0, 1);
+    capture out = {0};
+    ck_assert_int_eq(RUN(v, &rt, &out, "a,1,2.5", "bb,2,0.5"), 0);
+    expect_lines(&out, 2, ROWS("2.5 a", "0.5 bb"));
+    capture_free(&out);
+    free_vertex(v);
+    /* The plan is checked when the operator opens: types, indexes. */
+    v = mkvertex(1, mkop("project", "w STRING, n BIGINT, x DOUBLE", "x DOUBLE, w STRING", "fields", "2,1", NULL));
+    rt = mkrt(0, 1);
+    ck_assert_int_ne(RUN(v, &rt, NULL, "a,1,2.5"), 0);
+    ck_assert_msg(strstr(rt.err.msg, "parameter 'fields': projection field 1 ('w'): STRING, but input field 1 ('n') is BIGINT"),
+                  "%s", rt.err.msg);
+    free_vertex(v);
+    v = mkvertex(1, mkop("project", "w STRING, n BIGINT, x DOUBLE", "x DOUBLE, w STRING", "fields", "2,3", NULL));
+    rt = mkrt(0, 1);
+    ck_assert_int_ne(RUN(v, &rt, NULL, "a,1,2.5"), 0);
+    ck_assert_msg(strstr(rt.err.msg, "parameter 'fields': "), "%s", rt.err.msg);
+    free_vertex(v);
+}
+END_TEST
+
 START_TEST(sink_fn_and_open_close) {
     Flint__Graph__OperatorDef *s = mkop("sink.fn", "value BIGINT", "", "fn", "summing_sink", "fn.open", "counting_open",
                                         "fn.close", "counting_close", NULL);
@@ -526,6 +550,59 @@ START_TEST(datagen_counts_over_all_subtasks) {
         free_vertex(v);
     }
     for (int i = 0; i < 1000; i++) ck_assert_int_eq(seen[i], 1);
+}
+END_TEST
+
+/* Every datagen row is well-formed (the source writes them in place, in the layout of flint/row.h);
+ * STRING and BYTES values are 10 characters of [a-z0-9], all 36 of them close to evenly. */
+typedef struct datagen_seen {
+    int rows;
+    int chars[256];
+} datagen_seen;
+
+static int check_datagen_row(void *ud, const flint_row *row) {
+    datagen_seen *seen = ud;
+    flint_err err = {0};
+    ck_assert_msg(flint_row_check(row->schema, row->data, row->len, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(flint_row_get_long(row, 0), seen->rows);
+    for (int f = 1; f <= 2; f++) {
+        size_t len;
+        const char *p = flint_row_get_string(row, f, &len);
+        ck_assert_int_eq(len, 10);
+        for (size_t k = 0; k < len; k++) {
+            ck_assert_msg((p[k] >= 'a' && p[k] <= 'z') || (p[k] >= '0' && p[k] <= '9'), "character %d", p[k]);
+            seen->chars[(unsigned char)p[k]]++;
+        }
+    }
+    ck_assert_int_ne(flint_row_get_long(row, 3), seen->rows);
+    ck_assert_int_eq(flint_row_get_long(row, 4), INT64_C(1700000000000) + seen->rows);
+    seen->rows++;
+    return FLINT_OK;
+}
+
+START_TEST(datagen_rows_are_well_formed) {
+    Flint__Graph__JobVertex *v = mkvertex(1, mkop("source.datagen", "", "id BIGINT, name STRING, raw BYTES, n BIGINT, "
+                                                   "t TIMESTAMP(3), v INT, d DOUBLE, ok BOOLEAN",
+                                                   "count", "3000", "seed", "3", NULL));
+    tm_runtime rt = mkrt(0, 1);
+    tm_chain c;
+    flint_err err = {0};
+    ck_assert_int_eq(tm_chain_build(&c, v, &rt, &err), 0);
+    datagen_seen *seen = xcalloc(1, sizeof *seen);
+    tm_chain_add_output(&c, 0, check_datagen_row, seen);
+    ck_assert_int_eq(tm_chain_open(&c), 0);
+    tm_source_status st = TM_SOURCE_MORE;
+    int64_t wake;
+    while (st != TM_SOURCE_END) ck_assert_int_eq(c.ops[0]->kind->produce(c.ops[0], 0, &st, &wake), 0);
+    ck_assert_int_eq(seen->rows, 3000);
+    /* 60 000 characters: about 1667 of each (1875 for the 4 that 8 of 256 bytes map to). */
+    const char *alnum = "abcdefghijklmnopqrstuvwxyz0123456789";
+    for (const char *p = alnum; *p; p++)
+        ck_assert_msg(seen->chars[(unsigned char)*p] > 1400 && seen->chars[(unsigned char)*p] < 2100, "'%c': %d", *p,
+                      seen->chars[(unsigned char)*p]);
+    tm_chain_close(&c);
+    free(seen);
+    free_vertex(v);
 }
 END_TEST
 
@@ -819,6 +896,7 @@ Suite *tm_ops_suite(void) {
     suite_add_tcase(s, tc);
     tc = tcase_create("udf");
     tcase_add_test(tc, map_filter_flat_map_process_chain);
+    tcase_add_test(tc, project_copies_fields_and_refuses_bad_plans);
     tcase_add_test(tc, sink_fn_and_open_close);
     tcase_add_test(tc, user_failures_fail_the_chain);
     tcase_add_test(tc, chain_fans_out_and_ends_once_per_operator);
@@ -828,6 +906,7 @@ Suite *tm_ops_suite(void) {
     tcase_add_test(tc, elements_parse_and_split);
     tcase_add_test(tc, datagen_counts_over_all_subtasks);
     tcase_add_test(tc, datagen_rate_limit_waits_instead_of_spinning);
+    tcase_add_test(tc, datagen_rows_are_well_formed);
     tcase_add_test(tc, text_file_lines);
     tcase_add_test(tc, socket_lines_until_close);
     suite_add_tcase(s, tc);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "metrics/metrics.h"
 #include "network/tm_net.h"
 #include "row/row_key.h"
 #include "rpc/rpc.h"
@@ -565,9 +566,41 @@ typedef struct running {
     states st;
 } running;
 
+/* AcknowledgeCheckpoints the tasks sent (execution id, checkpoint id). */
+static struct {
+    pthread_mutex_t mu;
+    char exec[32][40];
+    int64_t id[32];
+    int n;
+} acks = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void capture_ack(void *ud, const Flint__Rpc__Envelope *env) {
+    (void)ud;
+    if (env->body_case != FLINT__RPC__ENVELOPE__BODY_ACKNOWLEDGE_CHECKPOINT) return;
+    pthread_mutex_lock(&acks.mu);
+    if (acks.n < 32) {
+        snprintf(acks.exec[acks.n], sizeof acks.exec[0], "%s", env->acknowledge_checkpoint->execution_id);
+        acks.id[acks.n++] = env->acknowledge_checkpoint->checkpoint_id;
+    }
+    pthread_mutex_unlock(&acks.mu);
+}
+
+static bool acked(const char *exec, int64_t id) {
+    int64_t deadline = time_mono_ms() + DEADLINE_MS;
+    for (;;) {
+        bool got = false;
+        pthread_mutex_lock(&acks.mu);
+        for (int i = 0; i < acks.n; i++) got |= acks.id[i] == id && strcmp(acks.exec[i], exec) == 0;
+        pthread_mutex_unlock(&acks.mu);
+        if (got) return true;
+        if (time_mono_ms() > deadline) return false;
+        usleep(2000);
+    }
+}
+
 static void start(running *r, tm_net *net) {
     states_init(&r->st);
-    tm_task_config cfg = {.net = net, .on_state = on_state, .ud = &r->st};
+    tm_task_config cfg = {.net = net, .on_state = on_state, .ud = &r->st, .send_to_jm = capture_ack};
     r->task = tm_task_new(r->tdd, &cfg);
     flint_err err = {0};
     ck_assert_msg(tm_task_start(r->task, &err) == 0, "%s", err.msg);
@@ -638,6 +671,16 @@ START_TEST(chain_without_network_finishes) {
     ck_assert_int_eq(count, 5000);
     ck_assert_int_eq(sum, 5000LL * 5001 / 2);
     ck_assert_str_eq(tm_task_name(r.task), "seq (1/1)");
+    /* One counter per direct hop: the sink's numRecordsIn is the source's numRecordsOut. */
+    metric_set ms;
+    metric_set_init(&ms);
+    tm_task_metric_dump(r.task, &ms);
+    const metric_value *out = metric_set_find(&ms, "source.sequence", "numRecordsOut");
+    const metric_value *in = metric_set_find(&ms, "sink.text_file", "numRecordsIn");
+    ck_assert(out && in);
+    ck_assert_int_eq((int64_t)out->value, 5000);
+    ck_assert_int_eq((int64_t)in->value, 5000);
+    metric_set_clear(&ms);
     finish(&r);
     tm_net_free(net);
     rm_rf(dir);
@@ -700,6 +743,95 @@ START_TEST(hash_exchange_over_local_and_remote_channels) {
     tm_net_free(b);
     tm_net_free(a);
     rm_rf(dir);
+    free(dir);
+}
+END_TEST
+
+/* What the coordinator sends: a trigger (CHECKPOINT into dir), a completion or an abort. */
+static void cp_message(running *r, int what, int64_t id, const char *dir) {
+    Flint__Checkpoint__TriggerCheckpoint t = FLINT__CHECKPOINT__TRIGGER_CHECKPOINT__INIT;
+    Flint__Checkpoint__NotifyCheckpointComplete c = FLINT__CHECKPOINT__NOTIFY_CHECKPOINT_COMPLETE__INIT;
+    Flint__Checkpoint__NotifyCheckpointAborted a = FLINT__CHECKPOINT__NOTIFY_CHECKPOINT_ABORTED__INIT;
+    Flint__Rpc__Envelope env = FLINT__RPC__ENVELOPE__INIT;
+    env.body_case = what;
+    t.job_id = c.job_id = a.job_id = r->tdd->job_id;
+    t.execution_id = c.execution_id = a.execution_id = r->tdd->execution_id;
+    t.checkpoint_id = c.checkpoint_id = a.checkpoint_id = id;
+    t.type = FLINT__CHECKPOINT__CHECKPOINT_TYPE__CHECKPOINT;
+    t.mode = FLINT__CHECKPOINT__CHECKPOINTING_MODE__EXACTLY_ONCE;
+    char *target = xasprintf("%s/chk-%lld", dir, (long long)id), *shared = xasprintf("%s/shared", dir);
+    if (what == FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT) ck_assert_int_eq(mkdir(target, 0755), 0);
+    t.target_directory = target;
+    t.shared_directory = shared;
+    if (what == FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT) env.trigger_checkpoint = &t;   /* a oneof */
+    else if (what == FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE) env.notify_checkpoint_complete = &c;
+    else env.notify_checkpoint_aborted = &a;
+    tm_task_checkpoint_message(r->task, &env);
+    free(target);
+    free(shared);
+}
+
+/* Checkpoints after tasks finish: a consumer whose producer finished, and whose final checkpoint
+ * was aborted, gets no barrier any more; the coordinator triggers it directly, and it takes the
+ * checkpoint (its input has ended) and finishes once that completed. */
+START_TEST(downstream_of_finished_is_triggered) {
+    int port;
+    tm_net *net = mknet("tm-a", &port), *netb = mknet("tm-b", NULL);
+    char *dir = tmpdir(), *out = xasprintf("%s/out", dir), *shared = xasprintf("%s/shared", dir);
+    ck_assert_int_eq(mkdir(shared, 0755), 0);
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+    Flint__Checkpoint__TaskCheckpointConfig cc = FLINT__CHECKPOINT__TASK_CHECKPOINT_CONFIG__INIT;
+    cc.enabled = cc.final_checkpoints = true;
+    cc.mode = FLINT__CHECKPOINT__CHECKPOINTING_MODE__EXACTLY_ONCE;
+    cc.interval_ms = 1000;
+    cc.job_directory = dir;
+    cc.shared_directory = shared;
+    cc.state_backend = "hashmap";
+    Flint__Graph__JobEdge *e = mkedge(1, FLINT__GRAPH__PARTITIONER__FORWARD, "value BIGINT", 0);
+    Flint__Graph__OperatorDef *pops[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1", "to", "1000")};
+    output_edge(pops[0], 1);
+    running prod = {.tdd = mktdd("producer", 0, 1, 1, pops)};
+    const char *pid = "00112233445566778899aabbccddeeff.1.0.0";
+    add_out(prod.tdd, edge_copy(e), pid, 1);
+    Flint__Graph__OperatorDef *cops[1] = {mkop("sink.text_file", "value BIGINT", "", "path", out, NULL, NULL)};
+    running cons = {.tdd = mktdd("consumer", 0, 1, 1, cops)};
+    add_gate(cons.tdd, edge_copy(e), 1, &pid, 0, "tm-a", port);
+    prod.tdd->checkpointing = cons.tdd->checkpointing = &cc;
+    start(&cons, netb);
+    start(&prod, net);
+    ck_assert(wait_state(&prod.st, TM_TASK_RUNNING));
+    /* checkpoints through the producer until one is its final one: it finishes on its completion */
+    int64_t id = 0;
+    for (bool done = false; !done && id < 20;) {
+        cp_message(&prod, FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT, ++id, dir);
+        ck_assert(acked("producer-0", id) && acked("consumer-0", id));
+        cp_message(&prod, FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE, id, dir);
+        for (int i = 0; i < 50 && !(done = tm_task_ended(prod.task)); i++) usleep(10000);
+        if (!done) cp_message(&cons, FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE, id, dir);
+    }
+    ck_assert_int_eq(wait_end(&prod.st), TM_TASK_FINISHED);
+    /* the consumer's final checkpoint (the same one) is aborted for it: it waits */
+    cp_message(&cons, FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_ABORTED, id, dir);
+    usleep(200000);
+    ck_assert(!tm_task_ended(cons.task));
+    cp_message(&cons, FLINT__RPC__ENVELOPE__BODY_TRIGGER_CHECKPOINT, ++id, dir);
+    ck_assert(acked("consumer-0", id));
+    cp_message(&cons, FLINT__RPC__ENVELOPE__BODY_NOTIFY_CHECKPOINT_COMPLETE, id, dir);
+    ck_assert_msg(wait_end(&cons.st) == TM_TASK_FINISHED, "%s", cons.st.error);
+    char *part = xasprintf("%s/part-0", out);
+    int64_t count = 0, sum = 0;
+    scan_numbers(part, &count, &sum, 0, 1);
+    ck_assert_int_eq(count, 1000);
+    free(part);
+    prod.tdd->checkpointing = cons.tdd->checkpointing = NULL;   /* on the stack */
+    finish(&prod);
+    finish(&cons);
+    flint__graph__job_edge__free_unpacked(e, NULL);
+    tm_net_free(netb);
+    tm_net_free(net);
+    rm_rf(dir);
+    free(shared);
+    free(out);
     free(dir);
 }
 END_TEST
@@ -809,6 +941,7 @@ Suite *tm_task_suite(void) {
     tcase_add_test(tc, chain_without_network_finishes);
     tcase_add_test(tc, hash_exchange_over_local_and_remote_channels);
     tcase_add_test(tc, cancel_stops_an_unbounded_job);
+    tcase_add_test(tc, downstream_of_finished_is_triggered);
     tcase_add_test(tc, malformed_records_fail_the_consumer);
     tcase_add_test(tc, bad_descriptors_fail_cleanly);
     suite_add_tcase(s, tc);

@@ -125,6 +125,9 @@ flint_stream *flint_flat_map(flint_stream *in, flint_fn fn, const char *out_sche
 flint_stream *flint_filter(flint_stream *in, flint_fn fn);
 /* A non-keyed process function: flat_map with the full context. */
 flint_stream *flint_process(flint_stream *in, flint_fn fn, const char *out_schema);
+/* The input's fields named in fields ("auction, price"), in that order: a projection planned
+ * once per operator (no user function; the output schema is those fields'). */
+flint_stream *flint_project(flint_stream *in, const char *fields);
 /* Merge streams of equal schema. */
 flint_stream *flint_union(flint_stream *a, flint_stream *b);
 
@@ -482,6 +485,12 @@ typedef struct flint_kafka_sink_options {
     flint_kafka_delivery delivery;
     const char *transactional_id_prefix;  /* EXACTLY_ONCE (required): subtask i uses
                                              "<prefix>-<i>" */
+    /* Record headers: static ones on every record (NULL, or name, value, ..., NULL), then those of
+     * headers_field, a STRING or BYTES column holding a JSON object {"name": "value", ...} (the
+     * encoding of the source's 'headers' metadata column; a NULL column adds none; not written
+     * into the value). */
+    const char *const *headers;
+    const char *headers_field;
     const char *const *properties;    /* NULL, or key, value, ..., NULL */
 } flint_kafka_sink_options;
 

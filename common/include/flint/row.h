@@ -40,6 +40,8 @@ typedef struct flint_schema flint_schema;
 int flint_schema_parse(const char *text, flint_schema **out, flint_err *err);
 void flint_schema_free(flint_schema *s);
 flint_schema *flint_schema_copy(const flint_schema *s);
+/* A new schema of fields from[0..n) of s, in that order (valid, distinct indexes; n >= 1). */
+flint_schema *flint_schema_select(const flint_schema *s, const int *from, int n);
 int flint_schema_field_count(const flint_schema *s);
 /* Index of the field named name, or -1. */
 int flint_schema_field_index(const flint_schema *s, const char *name);
@@ -118,6 +120,10 @@ typedef struct flint_row_builder {
 /* Make a builder for schema (not owned; must outlive the builder). */
 void flint_row_builder_init(flint_row_builder *b, const flint_schema *schema);
 void flint_row_builder_free(flint_row_builder *b);
+/* Make room for var_bytes of variable-length values after the fixed part (b->cap is then at least
+ * flint_row_fixed_size(nfields) + var_bytes): for code that writes rows in the layout above
+ * straight into b->buf (generators), then sets b->len. */
+void flint_row_builder_reserve(flint_row_builder *b, size_t var_bytes);
 /* Start a new row: every field NULL, no variable bytes. */
 static inline void flint_row_builder_reset(flint_row_builder *b);
 static inline void flint_row_set_null(flint_row_builder *b, int i);
@@ -125,13 +131,28 @@ static inline void flint_row_set_long(flint_row_builder *b, int i, int64_t v);  
 static inline void flint_row_set_int(flint_row_builder *b, int i, int32_t v);
 static inline void flint_row_set_double(flint_row_builder *b, int i, double v);
 static inline void flint_row_set_bool(flint_row_builder *b, int i, bool v);
-void flint_row_set_string(flint_row_builder *b, int i, const char *s, size_t len);
+static inline void flint_row_set_string(flint_row_builder *b, int i, const char *s, size_t len);
 void flint_row_set_cstring(flint_row_builder *b, int i, const char *s);
-void flint_row_set_bytes(flint_row_builder *b, int i, const void *p, size_t len);
+static inline void flint_row_set_bytes(flint_row_builder *b, int i, const void *p, size_t len);
 /* Copy field j of src (of any schema with the same field type) into field i. */
 static inline void flint_row_copy_field(flint_row_builder *b, int i, const flint_row *src, int j);
 /* Copy a whole row of the same schema. */
 void flint_row_builder_copy(flint_row_builder *b, const flint_row *src);
+/* A projection planned once per operator (as Flink generates one): field i of the output is
+ * field from[i] of the input, of the same type. The plan checks the indexes and types, so
+ * flint_row_project checks nothing per field (flint_row_copy_field checks every call). */
+typedef struct flint_projection {
+    int n;           /* output fields */
+    int in_nfields;  /* input fields */
+    int *src;        /* [n]: the input field of output field i; ~field for STRING and BYTES */
+} flint_projection;
+/* Plan the projection of in's fields from[0..n) to out. Errors name the field that does not fit.
+ * Free with flint_projection_free (also after a failed plan). */
+int flint_projection_plan(flint_projection *p, const flint_schema *in, const flint_schema *out, const int *from,
+                          int n, flint_err *err);
+void flint_projection_free(flint_projection *p);
+/* Build the projection of src (a row of the planned input schema) in b (of its output schema). */
+static inline void flint_row_project(flint_row_builder *b, const flint_projection *p, const flint_row *src);
 /* A view of the row built so far, valid until the builder is next changed. */
 static inline flint_row flint_row_builder_row(const flint_row_builder *b) {
     return flint_row_view(b->schema, b->buf, (uint32_t)b->len, b->nfields);
@@ -153,9 +174,13 @@ struct flint_schema {
     flint_type *types;  /* [n] */
     char **names;       /* [n], NUL-terminated, as written (backquotes removed) */
     char *text;         /* canonical column list */
+    /* flint_row_check's rules by field (schemas of up to 64 fields): bit i set when field i is
+     * variable-length, INT, BOOLEAN. */
+    uint64_t var_mask, int_mask, bool_mask;
 };
 
-/* Internal helpers of the inline operations (common/row/row.c). */
+/* Internal helper of the inline operations (common/row/row.c): append a variable-length value,
+ * growing the buffer when it does not fit (p may point into the buffer). */
 void flint_row_set_var_(flint_row_builder *b, int i, const void *p, size_t len);
 
 static inline void flint_row_check_field_(const flint_row_builder *b, int i) {
@@ -163,41 +188,66 @@ static inline void flint_row_check_field_(const flint_row_builder *b, int i) {
     (void)b;
     (void)i;
 }
-static inline uint8_t *flint_row_builder_slot_(flint_row_builder *b, int i) {
-    return b->buf + (size_t)(((unsigned)b->nfields + 63) / 64) * 8 + (size_t)(unsigned)i * 8;
+/* The builder's buffer as 8-byte words (it is malloc'd: bitmap words and slots are aligned).
+ * Typed stores, unlike byte copies, cannot alias the builder's other fields, so a run of setters
+ * keeps them in registers. */
+static inline uint64_t *flint_row_builder_words_(const flint_row_builder *b) {
+    return (uint64_t *)(void *)b->buf;
 }
 static inline void flint_row_builder_set_slot_(flint_row_builder *b, int i, uint64_t v) {
-    uint8_t *buf = b->buf;
-    size_t slots = (size_t)(((unsigned)b->nfields + 63) / 64) * 8;
-    uint8_t *wp = buf + (size_t)((unsigned)i / 64) * 8;
-    uint64_t w;
-    memcpy(&w, wp, 8);
-    w &= ~((uint64_t)1 << ((unsigned)i % 64));
-    memcpy(wp, &w, 8);
-    memcpy(buf + slots + (size_t)(unsigned)i * 8, &v, 8);
+    uint64_t *w = flint_row_builder_words_(b);
+    w[(unsigned)i / 64] &= ~((uint64_t)1 << ((unsigned)i % 64));
+    w[((unsigned)b->nfields + 63) / 64 + (unsigned)i] = v;
 }
 
-/* Every field NULL (null bits set, slots zero: the one canonical form flint_row_check expects). */
+/* Every field NULL (null bits set, slots zero: the one canonical form flint_row_check expects).
+ * Up to 8 fields (most rows), one bitmap word and one fixed-size 64-byte clear: a builder always
+ * has that much room (flint_row_builder_init reserves the fixed part + 64 bytes), and bytes past
+ * the slots are variable-length space that the next values overwrite. Wider rows: row.c. */
+void flint_row_builder_reset_wide_(flint_row_builder *b);
 static inline void flint_row_builder_reset(flint_row_builder *b) {
     unsigned n = (unsigned)b->nfields;
-    unsigned words = (n + 63) / 64;
-    size_t fixed = (size_t)words * 8 + (size_t)n * 8;
-    uint64_t ones = ~(uint64_t)0;
-    for (unsigned w = 0; w + 1 < words; w++) memcpy(b->buf + (size_t)w * 8, &ones, 8);
-    uint64_t last = n % 64 ? (((uint64_t)1 << (n % 64)) - 1) : ones;
-    memcpy(b->buf + (size_t)(words - 1) * 8, &last, 8);
-    memset(b->buf + (size_t)words * 8, 0, (size_t)n * 8);
-    b->len = fixed;
+    if (__builtin_expect(n > 8, 0)) {
+        flint_row_builder_reset_wide_(b);
+        return;
+    }
+    uint64_t nulls = ((uint64_t)1 << n) - 1;
+    memcpy(b->buf, &nulls, 8);
+    memset(b->buf + 8, 0, 64);
+    b->len = 8 + (size_t)n * 8;
+}
+
+/* Append len bytes at p as the value of variable-length field i: one copy when they fit. */
+static inline void flint_row_append_var_(flint_row_builder *b, int i, const void *p, size_t len) {
+    size_t off = b->len;
+    if (__builtin_expect(len > b->cap - off, 0)) {
+        flint_row_set_var_(b, i, p, len);
+        return;
+    }
+    b->len = off + len;
+    flint_row_builder_set_slot_(b, i, (uint64_t)off << 32 | (uint64_t)len);
+    if (len) memcpy(b->buf + off, p, len);
+}
+
+static inline void flint_row_set_string(flint_row_builder *b, int i, const char *s, size_t len) {
+    flint_row_check_field_(b, i);
+    assert(b->schema->types[i] == FLINT_STRING && "flint_row_set_string on a field that is not STRING");
+    assert(s || len == 0);
+    flint_row_append_var_(b, i, s, len);
+}
+
+static inline void flint_row_set_bytes(flint_row_builder *b, int i, const void *p, size_t len) {
+    flint_row_check_field_(b, i);
+    assert(b->schema->types[i] == FLINT_BYTES && "flint_row_set_bytes on a field that is not BYTES");
+    assert(p || len == 0);
+    flint_row_append_var_(b, i, p, len);
 }
 
 static inline void flint_row_set_null(flint_row_builder *b, int i) {
     flint_row_check_field_(b, i);
-    uint8_t *wp = b->buf + (size_t)((unsigned)i / 64) * 8;
-    uint64_t w, zero = 0;
-    memcpy(&w, wp, 8);
-    w |= (uint64_t)1 << ((unsigned)i % 64);
-    memcpy(wp, &w, 8);
-    memcpy(flint_row_builder_slot_(b, i), &zero, 8);
+    uint64_t *w = flint_row_builder_words_(b);
+    w[(unsigned)i / 64] |= (uint64_t)1 << ((unsigned)i % 64);
+    w[((unsigned)b->nfields + 63) / 64 + (unsigned)i] = 0;
 }
 
 static inline void flint_row_set_long(flint_row_builder *b, int i, int64_t v) {
@@ -229,22 +279,65 @@ static inline void flint_row_set_bool(flint_row_builder *b, int i, bool v) {
     flint_row_builder_set_slot_(b, i, v ? 1 : 0);
 }
 
-/* Fast path: a fixed-size field is its slot and null bit; a variable one, one append. */
-static inline void flint_row_copy_field(flint_row_builder *b, int i, const flint_row *src, int j) {
+/* Always inline (GCC would call it otherwise, saving registers for every field): a fixed-size
+ * field is its slot and null bit; a variable one, one call that appends it. */
+static inline __attribute__((always_inline)) void flint_row_copy_field(flint_row_builder *b, int i,
+                                                                       const flint_row *src, int j) {
     flint_row_check_field_(b, i);
     assert(src && (unsigned)j < (unsigned)src->nfields);
     flint_type t = b->schema->types[i];
     assert((!src->schema || src->schema->types[j] == t) &&
            "flint_row_copy_field between fields of different types");
-    if (flint_row_is_null(src, j)) {
+    uint64_t v = flint_row_slot_(src, j);
+    if (flint_row_is_null(src, j))
         flint_row_set_null(b, i);
-    } else if (t == FLINT_STRING || t == FLINT_BYTES) {
-        size_t len;
-        const char *p = flint_row_get_string(src, j, &len);
-        flint_row_set_var_(b, i, p, len);
-    } else {
-        flint_row_builder_set_slot_(b, i, flint_row_slot_(src, j));
+    else if (t == FLINT_STRING || t == FLINT_BYTES)
+        flint_row_set_var_(b, i, src->data + (v >> 32), (size_t)(v & 0xffffffffu));
+    else
+        flint_row_builder_set_slot_(b, i, v);
+}
+
+/* Rows of up to 64 fields (one null-bitmap word) inline, wider ones in row.c. Every slot and the
+ * bitmap are written once, so the builder is not reset: a fixed-size slot is copied whatever its
+ * null bit (a NULL field's slot is 0 in both rows), a variable one is appended when not NULL. */
+void flint_row_project_wide_(flint_row_builder *b, const flint_projection *p, const flint_row *src);
+static inline void flint_row_project(flint_row_builder *b, const flint_projection *p, const flint_row *src) {
+    assert(b->nfields == p->n && src->nfields == p->in_nfields && "flint_row_project: not the planned schemas");
+    int n = p->n;
+    if (__builtin_expect(n > 64 || p->in_nfields > 64, 0)) {
+        flint_row_project_wide_(b, p, src);
+        return;
     }
+    const uint8_t *in = src->data;
+    uint64_t in_nulls, nulls = 0;
+    memcpy(&in_nulls, in, 8);
+    const int *from = p->src;
+    uint64_t *w = flint_row_builder_words_(b);
+    size_t len = 8 + (size_t)n * 8, cap = b->cap;
+    for (int i = 0; i < n; i++) {
+        int j = from[i];
+        uint64_t v, null;
+        if (j >= 0) {
+            memcpy(&v, in + 8 + (size_t)j * 8, 8);
+            null = in_nulls >> j & 1;
+        } else {
+            memcpy(&v, in + 8 + (size_t)~j * 8, 8);
+            null = in_nulls >> ~j & 1;
+            size_t l = (size_t)(v & 0xffffffffu);
+            if (__builtin_expect(l > cap - len, 0)) {
+                flint_row_builder_reserve(b, len - 8 - (size_t)n * 8 + l);
+                w = flint_row_builder_words_(b);
+                cap = b->cap;
+            }
+            memcpy(b->buf + len, in + (v >> 32), l);
+            v = null ? 0 : (uint64_t)len << 32 | l;
+            len += l;
+        }
+        w[1 + i] = v;
+        nulls |= null << i;
+    }
+    w[0] = nulls;
+    b->len = len;
 }
 
 #endif

@@ -1,11 +1,4 @@
 #!/usr/bin/env bash
-# NOT in tests/run.sh's default set (the name does not match test_*.sh): it needs the taskmanager
-# side of checkpoints (issue 6), which is still being built. It passes with the tree of 2026-11-22,
-# but once in about ten runs a restarted bounded job hung: a checkpoint's barrier alignment waited
-# for a source subtask that had finished (its channel ended without the barrier; the checkpoint
-# stayed pending until the next failover). Run it by hand:  bash tests/cluster/kafka_recovery.sh
-# Rename it to test_kafka_recovery.sh once that is fixed.
-#
 # The Kafka connectors through failures: a taskmanager kill -9ed mid-run, the job restarted from
 # its latest checkpoint (three taskmanagers with two slots each, checkpoints every 200 ms).
 #  - kafka_keyed_count at parallelism 2 over 100k records of four partitions: the committed file
@@ -13,6 +6,9 @@
 #  - the at-least-once sink: no record missing from the output topic;
 #  - the exactly-once sink: transactions committed per checkpoint, and the restarted attempt
 #    initializes the same transactional ids again, which aborts what the killed one left open.
+# The bounded jobs' source subtasks finish at different times, often while a checkpoint is being
+# aligned downstream: the channel that ended without the barrier gives up that alignment and the
+# jobmanager aborts the checkpoint (docs/checkpointing-protocol.md, "Tasks that finished").
 # shellcheck disable=SC2317  # functions called through check/wait_until
 # shellcheck source=tests/lib.sh
 . "$(dirname "$0")/../lib.sh"
