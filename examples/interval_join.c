@@ -19,28 +19,7 @@
 
 #include <flint/flint.h>
 
-/* flat_map: "<ts> <key> <value>" -> (ts, key, value); other lines are skipped. */
-void parse_event(flint_ctx *ctx, const flint_row *in, flint_collector *out) {
-    (void)ctx;
-    size_t len;
-    const char *s = flint_row_get_string(in, 0, &len);
-    char buf[512];
-    if (len >= sizeof buf) return;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    char *save = NULL;
-    char *ts = strtok_r(buf, " \t\r", &save), *key = strtok_r(NULL, " \t\r", &save);
-    char *value = strtok_r(NULL, " \t\r", &save);
-    if (!ts || !key) return;
-    char *end;
-    long long t = strtoll(ts, &end, 10);
-    if (*end) return;
-    flint_row_builder *b = flint_out_row(out);
-    flint_row_set_long(b, 0, t);
-    flint_row_set_cstring(b, 1, key);
-    flint_row_set_cstring(b, 2, value ? value : "");
-    flint_emit(out);
-}
+#include "timed_lines.h"   /* parse_timed_line: "<ts> <key> [<value>]" -> (ts, key, value) */
 
 /* One output row per matching pair. */
 void join_pair(flint_ctx *ctx, const flint_row *a, const flint_row *b, flint_row_builder *out) {
@@ -56,7 +35,7 @@ static const char usage[] = "usage: interval_join.so --left FILE --right FILE --
                             "[--out-of-orderness-ms M]";
 
 static flint_stream *events(flint_env *env, const char *path, const char *name, long long ooo) {
-    flint_stream *s = flint_flat_map(flint_source_text_file(env, path), FLINT_FN(parse_event), "ts BIGINT, key STRING, value STRING");
+    flint_stream *s = flint_flat_map(flint_source_text_file(env, path), FLINT_FN(parse_timed_line), "ts BIGINT, key STRING, value STRING");
     s = flint_set_parallelism(flint_name(s, name), 1);
     flint_watermark_strategy ws = {.timestamp_field = "ts", .max_out_of_orderness_ms = ooo};
     return flint_set_parallelism(flint_assign_timestamps_and_watermarks(s, ws), 1);

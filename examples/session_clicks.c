@@ -21,28 +21,7 @@
 
 #include <flint/flint.h>
 
-/* flat_map: "<ts> <user> [<page>]" -> (ts, user, page); other lines are skipped. */
-void parse_click(flint_ctx *ctx, const flint_row *in, flint_collector *out) {
-    (void)ctx;
-    size_t len;
-    const char *s = flint_row_get_string(in, 0, &len);
-    char buf[512];
-    if (len >= sizeof buf) return;
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    char *save = NULL;
-    char *ts = strtok_r(buf, " \t\r", &save), *user = strtok_r(NULL, " \t\r", &save);
-    char *page = strtok_r(NULL, " \t\r", &save);
-    if (!ts || !user) return;
-    char *end;
-    long long t = strtoll(ts, &end, 10);
-    if (*end) return;
-    flint_row_builder *b = flint_out_row(out);
-    flint_row_set_long(b, 0, t);
-    flint_row_set_cstring(b, 1, user);
-    flint_row_set_cstring(b, 2, page ? page : "");
-    flint_emit(out);
-}
+#include "timed_lines.h"   /* parse_timed_line: "<ts> <user> [<page>]" -> (ts, user, page) */
 
 /* ---- --function aggregate: accumulator (clicks, first, last) ----------------------------------- */
 
@@ -141,7 +120,7 @@ int flint_job_main(flint_env *env, int argc, char **argv) {
         return FLINT_INVALID;
     }
     flint_stream *clicks = flint_set_parallelism(
-        flint_flat_map(flint_source_text_file(env, input), FLINT_FN(parse_click), "ts BIGINT, user STRING, page STRING"), 1);
+        flint_flat_map(flint_source_text_file(env, input), FLINT_FN(parse_timed_line), "ts BIGINT, user STRING, page STRING"), 1);
     flint_watermark_strategy ws = {.timestamp_field = "ts", .max_out_of_orderness_ms = ooo};
     clicks = flint_set_parallelism(flint_assign_timestamps_and_watermarks(clicks, ws), 1);
     flint_windowed_stream *w = flint_window(flint_key_by(clicks, "user"),

@@ -11,36 +11,7 @@
 
 #include <flint/flint.h>
 
-/* ASCII only, whatever the locale: [A-Za-z0-9] are word characters. */
-static int word_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-static char lower(unsigned char c) { return (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c); }
-
-void split_words(flint_ctx *ctx, const flint_row *line, flint_collector *out) {
-    size_t len;
-    const char *s = flint_row_get_string(line, 0, &len);
-    char small[256];
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && !word_char((unsigned char)s[i])) i++;
-        size_t start = i;
-        while (i < len && word_char((unsigned char)s[i])) i++;
-        size_t n = i - start;
-        if (n == 0) continue;
-        char *w = n <= sizeof small ? small : malloc(n);
-        if (!w) {
-            flint_ctx_fail(ctx, "out of memory for a word of %zu bytes", n);
-            return;
-        }
-        for (size_t k = 0; k < n; k++) w[k] = lower((unsigned char)s[start + k]);
-        flint_row_builder *b = flint_out_row(out);
-        flint_row_set_string(b, 0, w, n);
-        flint_row_set_long(b, 1, 1);
-        flint_emit(out);
-        if (w != small) free(w);
-    }
-}
+#include "words.h"   /* tokenize: one line -> ("word", 1) for each word */
 
 int flint_job_main(flint_env *env, int argc, char **argv) {
     const char *host = NULL;
@@ -70,7 +41,7 @@ int flint_job_main(flint_env *env, int argc, char **argv) {
         return FLINT_INVALID;
     }
     flint_stream *lines = flint_source_socket(env, host, port);
-    flint_stream *words = flint_name(flint_flat_map(lines, FLINT_FN(split_words), "word STRING, n BIGINT"), "Splitter");
+    flint_stream *words = flint_name(flint_flat_map(lines, FLINT_FN(tokenize), "word STRING, n BIGINT"), "Splitter");
     flint_stream *counts = flint_sum(flint_key_by(words, "word"), "n");
     flint_sink_print(counts);
     return flint_execute(env, "Socket WordCount");

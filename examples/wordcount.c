@@ -12,38 +12,7 @@
 
 #include <flint/flint.h>
 
-/* ASCII only, whatever the locale: [A-Za-z0-9] are word characters. */
-static int word_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-static char lower(unsigned char c) { return (char)(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c); }
-
-/* flat_map: one line -> ("word", 1) for each word. */
-void tokenize(flint_ctx *ctx, const flint_row *line, flint_collector *out) {
-    (void)ctx;
-    size_t len;
-    const char *s = flint_row_get_string(line, 0, &len);
-    char small[256];
-    size_t i = 0;
-    while (i < len) {
-        while (i < len && !word_char((unsigned char)s[i])) i++;
-        size_t start = i;
-        while (i < len && word_char((unsigned char)s[i])) i++;
-        size_t n = i - start;
-        if (n == 0) continue;
-        char *w = n <= sizeof small ? small : malloc(n);
-        if (!w) {
-            flint_ctx_fail(ctx, "out of memory for a word of %zu bytes", n);
-            return;
-        }
-        for (size_t k = 0; k < n; k++) w[k] = lower((unsigned char)s[start + k]);
-        flint_row_builder *b = flint_out_row(out);
-        flint_row_set_string(b, 0, w, n);
-        flint_row_set_long(b, 1, 1);
-        flint_emit(out);
-        if (w != small) free(w);
-    }
-}
+#include "words.h"   /* tokenize: one line -> ("word", 1) for each word */
 
 static const char usage[] = "usage: wordcount.so [--rebalance] --input FILE --output DIR";
 

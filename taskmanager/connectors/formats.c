@@ -1,5 +1,6 @@
 /* Record formats of the Kafka connectors: raw, text, json (jansson) and csv, decoding record bytes
  * into row columns and encoding columns into record bytes (see formats.h). */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -150,6 +151,12 @@ bool fmt_base64_decode(const char *s, size_t len, unsigned char *out, size_t *ou
     }
     *outlen = o;
     return true;
+}
+
+/* "a string", "an object", ... for messages. */
+static const char *json_kind(const json_t *v) {
+    static const char *const kinds[] = {"an object", "an array", "a string", "an integer", "a number", "true", "false", "null"};
+    return kinds[json_typeof(v)];
 }
 
 bool fmt_utf8_valid(const void *data, size_t len) {
@@ -331,7 +338,6 @@ static int decode_json_value(fmt *f, flint_row_builder *b, int c, json_t *v, fli
     if (json_is_string(v)) {
         return parse_text_value(f, b, c, json_string_value(v), json_string_length(v), true, err);
     }
-    static const char *const kinds[] = {"an object", "an array", "a string", "an integer", "a number", "true", "false", "null"};
     switch (t) {
     case FLINT_STRING: {
         /* Numbers, booleans, objects and arrays as their JSON text (as Flink's JSON format). */
@@ -374,7 +380,7 @@ static int decode_json_value(fmt *f, flint_row_builder *b, int c, json_t *v, fli
         break;
     }
     return flint_err_set(err, FLINT_INVALID, "field '%s': expected %s, got %s", name, flint_type_name(t),
-                         kinds[json_typeof(v)]);
+                         json_kind(v));
 }
 
 static int decode_json(fmt *f, const char *p, size_t len, flint_row_builder *b, flint_err *err) {
@@ -702,5 +708,87 @@ int fmt_encode(fmt *f, const flint_row *row, const void **out, size_t *len, flin
     }
     *out = f->buf;
     *len = f->len;
+    return rc;
+}
+
+/* ---- Kafka record headers as JSON ------------------------------------------------------------------ */
+
+/* One header value: a JSON string when UTF-8, else {"base64": "..."}; null without a value. */
+static json_t *header_value(const void *value, size_t len) {
+    if (!value) return json_null();
+    if (fmt_utf8_valid(value, len)) return json_stringn(value, len);
+    char *b = xmalloc(len / 3 * 4 + 8);
+    fmt_base64_encode(value, len, b);
+    json_t *v = json_pack("{s:s}", "base64", b);
+    free(b);
+    return v;
+}
+
+char *fmt_headers_encode(const fmt_header *h, size_t n, flint_err *err) {
+    json_t *o = json_object();
+    for (size_t i = 0; i < n; i++) {
+        if (!fmt_utf8_valid(h[i].name, strlen(h[i].name))) {
+            json_decref(o);
+            return flint_err_set(err, FLINT_INVALID, "header %zu: the name is not valid UTF-8", i + 1), NULL;
+        }
+        json_t *v = header_value(h[i].value, h[i].len), *seen = json_object_get(o, h[i].name);
+        if (!seen) {
+            json_object_set_new(o, h[i].name, v);
+        } else if (json_is_array(seen)) {   /* values are never arrays: an array is a repeated name */
+            json_array_append_new(seen, v);
+        } else {
+            json_object_set_new(o, h[i].name, json_pack("[Oo]", seen, v));
+        }
+    }
+    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    assert(text);
+    return text;
+}
+
+/* Decode one value of header name (not an array) and pass it to add. */
+static int decode_header(const char *name, json_t *v, fmt_header_fn add, void *ud, flint_err *err) {
+    if (json_is_null(v)) {
+        add(ud, name, NULL, 0);
+        return FLINT_OK;
+    }
+    if (json_is_string(v)) {
+        add(ud, name, json_string_value(v), json_string_length(v));
+        return FLINT_OK;
+    }
+    json_t *b = json_object_get(v, "base64");
+    if (!json_is_object(v) || json_object_size(v) != 1 || !json_is_string(b))
+        return flint_err_set(err, FLINT_INVALID,
+                             "header '%s': expected a string, null, {\"base64\": \"...\"} or an array of them, got %s%s",
+                             name, json_kind(v), json_is_object(v) ? " with other fields" : "");
+    size_t len = json_string_length(b), n;
+    unsigned char *bytes = xmalloc(len / 4 * 3 + 3);
+    bool ok = fmt_base64_decode(json_string_value(b), len, bytes, &n);
+    if (ok) add(ud, name, bytes, n);
+    free(bytes);
+    return ok ? FLINT_OK : flint_err_set(err, FLINT_INVALID, "header '%s': malformed base64", name);
+}
+
+int fmt_headers_decode(const char *text, size_t len, fmt_header_fn add, void *ud, flint_err *err) {
+    json_error_t je;
+    json_t *o = json_loadb(text, len, JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &je);
+    if (!o || !json_is_object(o)) {
+        int rc = flint_err_set(err, FLINT_INVALID, "no JSON object (%s)", o ? "not an object" : je.text);
+        json_decref(o);
+        return rc;
+    }
+    int rc = FLINT_OK;
+    const char *name;
+    json_t *v;
+    json_object_foreach(o, name, v) {
+        if (!json_is_array(v)) rc = decode_header(name, v, add, ud, err);
+        for (size_t i = 0; !rc && json_is_array(v) && i < json_array_size(v); i++) {
+            json_t *e = json_array_get(v, i);
+            rc = json_is_array(e) ? flint_err_set(err, FLINT_INVALID, "header '%s': an array inside its array", name)
+                                  : decode_header(name, e, add, ud, err);
+        }
+        if (rc) break;
+    }
+    json_decref(o);
     return rc;
 }

@@ -4,7 +4,8 @@
  * space, as the text file sink writes them), "json" (an object; columns by name, types checked,
  * jansson) and "csv" (RFC 4180: delimiter, quoting with doubled quotes). Text forms: TIMESTAMP(3)
  * as 'yyyy-MM-dd HH:mm:ss.SSS' (reading also epoch milliseconds and ISO-8601 with 'T'/'Z'), BYTES
- * as base64 in json and csv. docs/connectors.md ("Formats") is the user's description.
+ * as base64 in json and csv. Also the JSON form of record headers (fmt_headers_encode/_decode).
+ * docs/connectors.md ("Formats", "Record headers as JSON") is the user's description.
  *
  * A format instance is used by one thread. Errors are messages without position (the caller adds
  * topic, partition and offset): "field 'n': expected BIGINT, got \"abc\"". */
@@ -58,5 +59,23 @@ size_t fmt_base64_encode(const void *data, size_t len, char *out);
 bool fmt_base64_decode(const char *s, size_t len, unsigned char *out, size_t *outlen);
 /* Whether p[0..len) is valid UTF-8. */
 bool fmt_utf8_valid(const void *p, size_t len);
+
+/* Kafka record headers as the JSON text of the source's `headers` metadata column and of the
+ * sink's headers field: an object with one member per name in the order of first appearance; a
+ * value that is valid UTF-8 as a string, other bytes as {"base64": "..."}, a header without a
+ * value as null, and a name that repeats as an array of its values in order. Decoding takes
+ * exactly these forms, so bytes round-trip. */
+typedef struct fmt_header {
+    const char *name;    /* NUL-terminated */
+    const void *value;   /* NULL: a header without a value */
+    size_t len;
+} fmt_header;
+
+/* Headers h[0..n) as that JSON text (malloc'd), or NULL with err when a name is not UTF-8. */
+char *fmt_headers_encode(const fmt_header *h, size_t n, flint_err *err);
+
+/* Parse text[0..len) calling add for each header in order; an error names the bad header. */
+typedef void (*fmt_header_fn)(void *ud, const char *name, const void *value, size_t len);
+int fmt_headers_decode(const char *text, size_t len, fmt_header_fn add, void *ud, flint_err *err);
 
 #endif

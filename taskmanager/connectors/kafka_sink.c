@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #define LOG_MODULE "kafka"
@@ -324,31 +323,8 @@ static int topic_partitions(tm_op *op, kk_state *s, const char *topic) {
     return n;
 }
 
-/* Add the headers of the JSON object text[0..len) to h: strings as their bytes, null as a header
- * without a value, other values as their JSON text. */
-static int add_json_headers(tm_op *op, rd_kafka_headers_t *h, const char *text, size_t len) {
-    json_error_t je;
-    json_t *o = json_loadb(text, len, 0, &je);
-    if (!o || !json_is_object(o)) {
-        int rc = tm_op_fail(op, "the headers field holds no JSON object (%s): %.80s", o ? "not an object" : je.text, text);
-        json_decref(o);
-        return rc;
-    }
-    const char *name;
-    json_t *v;
-    json_object_foreach(o, name, v) {
-        if (json_is_null(v)) {
-            rd_kafka_header_add(h, name, -1, NULL, 0);
-        } else if (json_is_string(v)) {
-            rd_kafka_header_add(h, name, -1, json_string_value(v), (ssize_t)json_string_length(v));
-        } else {
-            char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
-            rd_kafka_header_add(h, name, -1, t, -1);
-            free(t);
-        }
-    }
-    json_decref(o);
-    return FLINT_OK;
+static void add_header(void *h, const char *name, const void *value, size_t len) {
+    rd_kafka_header_add(h, name, -1, value, (ssize_t)len);
 }
 
 /* The headers of row's record (*out NULL when it has none; the caller owns them). */
@@ -362,10 +338,14 @@ static int record_headers(tm_op *op, kk_state *s, const flint_row *row, rd_kafka
     rd_kafka_headers_t *h = s->headers ? rd_kafka_headers_copy(s->headers) : rd_kafka_headers_new(4);
     size_t len;
     const char *text = flint_row_get_string(row, s->headers_field, &len);
-    int rc = add_json_headers(op, h, text, len);
-    if (rc) rd_kafka_headers_destroy(h);
-    else *out = h;
-    return rc;
+    flint_err err = {0};
+    if (fmt_headers_decode(text, len, add_header, h, &err)) {
+        rd_kafka_headers_destroy(h);
+        return tm_op_fail(op, "the headers field '%s': %s: %.*s", flint_schema_field_name(op->in_schema, s->headers_field),
+                          err.msg, (int)(len < 80 ? len : 80), text);
+    }
+    *out = h;
+    return FLINT_OK;
 }
 
 static int kk_process(tm_op *op, const flint_row *row) {

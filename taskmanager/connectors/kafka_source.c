@@ -16,7 +16,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <librdkafka/rdkafka.h>
 
 #define LOG_MODULE "kafka"
@@ -900,32 +899,23 @@ static void finish_part(ks_state *s, ks_part *p) {
 
 /* ---- records ------------------------------------------------------------------------------------------ */
 
-static void set_headers(ks_state *s, int col, const rd_kafka_message_t *m) {
+/* The record's headers as JSON (fmt_headers_encode) into column col; fails on a name that is not UTF-8. */
+static int set_headers(ks_state *s, int col, const rd_kafka_message_t *m, flint_err *err) {
     rd_kafka_headers_t *hdrs = NULL;
-    json_t *o = json_object();
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        const char *name;
-        const void *val;
-        size_t len;
-        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &len) == RD_KAFKA_RESP_ERR_NO_ERROR; i++) {
-            json_t *v = !val ? json_null() : fmt_utf8_valid(val, len) ? json_stringn(val, len) : NULL;
-            if (!v) {
-                char *b = xmalloc(len / 3 * 4 + 8);
-                fmt_base64_encode(val, len, b);
-                v = json_string(b);
-                free(b);
-            }
-            json_object_set_new(o, name, v);
-        }
-    }
-    char *text = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    size_t n = rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR ? rd_kafka_header_cnt(hdrs) : 0;
+    fmt_header *h = xmalloc((n ? n : 1) * sizeof *h);
+    size_t k = 0;
+    while (k < n && rd_kafka_header_get_all(hdrs, k, &h[k].name, &h[k].value, &h[k].len) == RD_KAFKA_RESP_ERR_NO_ERROR) k++;
+    char *text = fmt_headers_encode(h, k, err);
+    free(h);
+    if (!text) return FLINT_INVALID;
     if (flint_schema_field_type(s->b.schema, col) == FLINT_BYTES) flint_row_set_bytes(&s->b, col, text, strlen(text));
     else flint_row_set_string(&s->b, col, text, strlen(text));
     free(text);
-    json_decref(o);
+    return FLINT_OK;
 }
 
-static void fill_metadata(ks_state *s, const rd_kafka_message_t *m, const char *topic) {
+static int fill_metadata(ks_state *s, const rd_kafka_message_t *m, const char *topic, flint_err *err) {
     for (int i = 0; i < s->nmeta; i++) {
         int c = s->meta_col[i];
         flint_type t = flint_schema_field_type(s->b.schema, c);
@@ -954,9 +944,12 @@ static void fill_metadata(ks_state *s, const rd_kafka_message_t *m, const char *
                                             : tt == RD_KAFKA_TIMESTAMP_LOG_APPEND_TIME ? "LogAppendTime"
                                                                                        : "NoTimestampType");
             break;
-        case MK_HEADERS: set_headers(s, c, m); break;
+        case MK_HEADERS:
+            if (set_headers(s, c, m, err)) return FLINT_INVALID;
+            break;
         }
     }
+    return FLINT_OK;
 }
 
 /* A record that does not parse: fail, skip or dead-letter it. */
@@ -1028,10 +1021,9 @@ static int on_record(tm_op *op, ks_state *s, const rd_kafka_message_t *m) {
     int rc = FLINT_OK;
     flint_row_builder_reset(&s->b);
     flint_err err = {0};
-    if (fmt_decode(&s->value, m->payload, m->len, &s->b, &err)) {
+    if (fmt_decode(&s->value, m->payload, m->len, &s->b, &err) || fill_metadata(s, m, topic, &err)) {
         rc = parse_error(op, s, m, topic, err.msg);
     } else {
-        fill_metadata(s, m, topic);
         flint_row row = flint_row_builder_row(&s->b);
         int64_t ts;
         if (s->ts_field >= 0) {

@@ -6,37 +6,25 @@
  * must keep running. The test is the client (TriggerSavepoint, GetSavepointStatus, GetJob over
  * RPC) and a REST user (/checkpoints, /checkpoints/config, POST /savepoints, GET
  * /savepoints/:triggerid, POST /stop). */
-#include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_jm_cluster.h"
 #include "check_jm_helpers.h"
-#include "config/config.h"
 #include "jm_restore.h"
-#include "jm_server.h"
-#include "rpc/rpc.h"
 #include "util/log.h"
 
 #define HASH FLINT__GRAPH__PARTITIONER__HASH
 #define JOB_A "c0000000000000000000000000000001"
 #define JOB_B "c0000000000000000000000000000002"
 
-/* ---- fake taskmanagers (on the jobmanager's loop thread) ---- */
-
-typedef struct ftm {
-    const char *rid;
-    int data_port;
-    rpc_conn *conn;
-    atomic_int registered;
-} ftm;
+/* ---- what the fake taskmanagers answer ---- */
 
 typedef struct task {
     char exec_id[33], job_id[33], op_id[33];
@@ -44,34 +32,10 @@ typedef struct task {
     bool alive;
 } task;
 
-static ftm tms[2] = {{.rid = "tm-a", .data_port = 4001}, {.rid = "tm-b", .data_port = 4002}};
 static task tasks[256];
 static int n_tasks;
 static int64_t last_acked;
 static atomic_int unsupported, fail_one, deploys, restored_deploys, completes, aborts;
-
-static void ignore_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
-    (void)c, (void)status, (void)msg, (void)reply, (void)ud;
-}
-
-static void send_update(int tm, const char *job_id, const char *exec_id, const char *state) {
-    Flint__Rpc__UpdateTaskExecutionState m = FLINT__RPC__UPDATE_TASK_EXECUTION_STATE__INIT;
-    m.job_id = (char *)job_id;
-    m.execution_id = (char *)exec_id;
-    m.state = (char *)state;
-    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
-    env.body_case = FLINT__RPC__ENVELOPE__BODY_UPDATE_TASK_EXECUTION_STATE;
-    env.update_task_execution_state = &m;
-    rpc_call(tms[tm].conn, &env, 5000, ignore_reply, NULL);
-}
-
-static void ack(rpc_conn *c, rpc_envelope *req) {
-    Flint__Rpc__Ack a = FLINT__RPC__ACK__INIT;
-    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
-    env.body_case = FLINT__RPC__ENVELOPE__BODY_ACK;
-    env.ack = &a;
-    rpc_reply(c, req, &env);
-}
 
 static void send_ack(const task *t, int64_t id) {
     Flint__Checkpoint__KeyGroupRange r = FLINT__CHECKPOINT__KEY_GROUP_RANGE__INIT;
@@ -133,8 +97,8 @@ static void ftm_message(rpc_conn *c, rpc_envelope *env, void *ud) {
             t->maxp = tdd->max_parallelism;
             t->alive = true;
         }
-        send_update(me, tdd->job_id, tdd->execution_id, "INITIALIZING");
-        send_update(me, tdd->job_id, tdd->execution_id, "RUNNING");
+        send_update(&tms[me], tdd->job_id, tdd->execution_id, "INITIALIZING");
+        send_update(&tms[me], tdd->job_id, tdd->execution_id, "RUNNING");
         break;
     }
     case FLINT__RPC__ENVELOPE__BODY_CANCEL_TASK: {
@@ -142,7 +106,7 @@ static void ftm_message(rpc_conn *c, rpc_envelope *env, void *ud) {
         task *t = find_task(env->cancel_task->execution_id);
         if (t && t->alive) {
             t->alive = false;
-            send_update(me, t->job_id, t->exec_id, "CANCELED");
+            send_update(&tms[me], t->job_id, t->exec_id, "CANCELED");
         }
         break;
     }
@@ -170,7 +134,7 @@ static void ftm_message(rpc_conn *c, rpc_envelope *env, void *ud) {
         if (t && t->alive && (m->type == FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT_SUSPEND ||
                               m->type == FLINT__CHECKPOINT__CHECKPOINT_TYPE__SAVEPOINT_TERMINATE)) {
             t->alive = false;
-            send_update(me, t->job_id, t->exec_id, "FINISHED");
+            send_update(&tms[me], t->job_id, t->exec_id, "FINISHED");
         }
         break;
     }
@@ -183,42 +147,8 @@ static void ftm_message(rpc_conn *c, rpc_envelope *env, void *ud) {
     }
 }
 
-static void ftm_registered(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
-    (void)c, (void)reply;
-    ck_assert_msg(status == FLINT_OK, "registration failed: %s", msg ? msg : "");
-    ((ftm *)ud)->registered = 1;
-}
-
-static void ftm_open(rpc_conn *c, void *ud) {
-    ftm *t = ud;
-    Flint__Rpc__RegisterTaskManager m = FLINT__RPC__REGISTER_TASK_MANAGER__INIT;
-    m.resource_id = (char *)t->rid;
-    m.host = "127.0.0.1";
-    m.data_port = (uint32_t)t->data_port;
-    m.num_slots = 2;
-    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
-    env.body_case = FLINT__RPC__ENVELOPE__BODY_REGISTER_TASK_MANAGER;
-    env.register_task_manager = &m;
-    rpc_call(c, &env, 5000, ftm_registered, t);
-}
-
-static void ftm_close(rpc_conn *c, int status, const char *reason, void *ud) {
-    (void)c, (void)status, (void)reason;
-    ((ftm *)ud)->conn = NULL;
-}
-
-/* ---- the loop thread ---- */
-
-static jobmanager jm;
-static struct event_base *base;
-static atomic_int stop_loop;
-static pthread_t loop_thread;
-static char tmpdir[64];
-static struct event *poll_ev;
-
-static void on_poll(evutil_socket_t fd, short what, void *ud) {
-    (void)fd, (void)what, (void)ud;
-    if (stop_loop) event_base_loopbreak(base);
+/* Once fail_one is set: the last live task reports FAILED. */
+static void fail_task(void) {
     if (fail_one) {
         fail_one = 0;
         for (int i = n_tasks - 1; i >= 0; i--)
@@ -238,61 +168,23 @@ static void on_poll(evutil_socket_t fd, short what, void *ud) {
     }
 }
 
-static void *run_loop(void *arg) {
-    (void)arg;
-    event_base_dispatch(base);
-    return NULL;
-}
-
 static void start_cluster(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_jm_cpserver.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    flint_config *cfg = config_new();
-    flint_err err = {0};
+    cluster_tmpdir("check_jm_cpserver");
     char cpdir[128];
     snprintf(cpdir, sizeof cpdir, "%s/checkpoints", tmpdir);
-    const char *kv[][2] = {{"jobmanager.rpc.address", "127.0.0.1"}, {"jobmanager.rpc.port", "0"},
-                           {"rest.address", "127.0.0.1"}, {"rest.port", "0"},
-                           {"io.tmp.dirs", tmpdir}, {"slot.request.timeout", "2 s"},
-                           {"rpc.ask.timeout", "2 s"}, {"execution.checkpointing.interval", "200 ms"},
-                           {"state.checkpoints.dir", cpdir}, {"restart-strategy.fixed-delay.delay", "100 ms"}};
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        ck_assert_msg(config_set(cfg, kv[i][0], kv[i][1], "test", &err) == 0, "%s", err.msg);
-    base = event_base_new();
-    ck_assert_msg(jm_start(&jm, cfg, base, &err) == 0, "%s", err.msg);
-    for (int i = 0; i < 2; i++) {
-        rpc_handlers h = {.on_message = ftm_message, .on_open = ftm_open, .on_close = ftm_close, .ud = &tms[i]};
-        tms[i].conn = rpc_connect(base, "127.0.0.1", jm.rpc_port, 1 << 20, &h, &err);
-        ck_assert_ptr_nonnull(tms[i].conn);
-    }
-    poll_ev = event_new(base, -1, EV_PERSIST, on_poll, NULL);
-    struct timeval tv = {0, 20000};
-    event_add(poll_ev, &tv);
-    pthread_create(&loop_thread, NULL, run_loop, NULL);
-    for (int i = 0; i < 250 && !(tms[0].registered && tms[1].registered); i++) usleep(20000);
-    ck_assert(tms[0].registered && tms[1].registered);
+    const char *const kv[][2] = {{"slot.request.timeout", "2 s"}, {"execution.checkpointing.interval", "200 ms"},
+                                 {"state.checkpoints.dir", cpdir}, {"restart-strategy.fixed-delay.delay", "100 ms"}};
+    cluster_start(kv, sizeof kv / sizeof kv[0], ftm_message, fail_task);
 }
 
 static void stop_cluster(void) {
-    stop_loop = 1;
-    pthread_join(loop_thread, NULL);
-    for (int i = 0; i < 2; i++)
-        if (tms[i].conn) rpc_close(tms[i].conn);
-    event_free(poll_ev);
-    jm_stop(&jm);
-    event_base_free(base);
+    cluster_stop();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
     ck_assert_int_eq(system(cmd), 0);
 }
 
 /* ---- client side ---- */
-
-static rpc_envelope *call(rpc_envelope *req, flint_err *err) {
-    rpc_envelope *reply = NULL;
-    int rc = rpc_call_sync("127.0.0.1", jm.rpc_port, req, 5000, 16 << 20, &reply, err);
-    return rc ? NULL : reply;
-}
 
 static void submit(const char *job_id) {
     int par[] = {2, 2};
@@ -309,65 +201,6 @@ static void submit(const char *job_id) {
     ck_assert_msg(reply != NULL, "%s", err.msg);
     rpc_envelope_free(reply);
 }
-
-static const char *job_state(const char *job_id, char *buf, size_t len) {
-    Flint__Rpc__GetJob m = FLINT__RPC__GET_JOB__INIT;
-    m.job_id = (char *)job_id;
-    rpc_envelope req = FLINT__RPC__ENVELOPE__INIT;
-    req.body_case = FLINT__RPC__ENVELOPE__BODY_GET_JOB;
-    req.get_job = &m;
-    flint_err err = {0};
-    rpc_envelope *reply = call(&req, &err);
-    ck_assert_msg(reply != NULL, "%s", err.msg);
-    snprintf(buf, len, "%s", reply->job_details->state);
-    rpc_envelope_free(reply);
-    return buf;
-}
-
-static void wait_state(const char *job_id, const char *want) {
-    char buf[32];
-    for (int i = 0; i < 250; i++) {
-        if (!strcmp(job_state(job_id, buf, sizeof buf), want)) return;
-        usleep(20000);
-    }
-    ck_abort_msg("job %s is %s, not %s", job_id, buf, want);
-}
-
-static json_t *http(const char *method, const char *path, const char *body, int *status) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)jm.rest_port)};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    char req[2048];
-    int n = snprintf(req, sizeof req,
-                     "%s %s HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     method, path, body ? strlen(body) : 0, body ? body : "");
-    ck_assert_int_eq(write(fd, req, (size_t)n), n);
-    size_t cap = 1 << 17, got = 0;
-    char *buf = xmalloc(cap + 1);
-    ssize_t r;
-    while ((r = read(fd, buf + got, cap - got)) > 0) got += (size_t)r;
-    buf[got] = '\0';
-    close(fd);
-    ck_assert_int_eq(sscanf(buf, "HTTP/1.%*d %d", status), 1);
-    char *b = strstr(buf, "\r\n\r\n");
-    ck_assert_ptr_nonnull(b);
-    json_error_t jerr;
-    json_t *j = json_loads(b + 4, 0, &jerr);
-    ck_assert_msg(j != NULL, "bad JSON from %s: %s", path, b + 4);
-    free(buf);
-    return j;
-}
-
-static json_t *get_ok(const char *path) {
-    int status;
-    json_t *j = http("GET", path, NULL, &status);
-    ck_assert_msg(status == 200, "GET %s: %d", path, status);
-    return j;
-}
-
-static int64_t jint(json_t *o, const char *key) { return json_integer_value(json_object_get(o, key)); }
 
 /* Checkpoint counts of a job through REST. */
 static int64_t count(const char *job_id, const char *which) {

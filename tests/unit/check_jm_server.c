@@ -4,22 +4,17 @@
  * client (SubmitJob, GetJob, ListJobs, CancelJob, FetchArtifact over RPC) and as a REST user
  * (plain HTTP). Covers: a job that finishes, cancel through PATCH /jobs/:jobid, backpressure from
  * heartbeat metrics, a lost taskmanager, too few slots, bad submissions, /overview counts. */
-#include <arpa/inet.h>
 #include <check.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_jm_cluster.h"
 #include "check_jm_helpers.h"
-#include "config/config.h"
-#include "jm_server.h"
-#include "rpc/rpc.h"
 #include "util/log.h"
 #include "util/sha256.h"
 #include "util/timeutil.h"
@@ -30,29 +25,7 @@
 #define JOB_LOST "10000000000000000000000000000003"
 #define JOB_TOO_BIG "20000000000000000000000000000004"
 
-/* ---- fake taskmanagers (run on the jobmanager's loop thread) ---- */
-
-typedef struct ftm {
-    const char *rid;
-    int data_port;
-    rpc_conn *conn;
-    atomic_int registered, releases, close_now;
-} ftm;
-
-static void ignore_reply(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
-    (void)c, (void)status, (void)msg, (void)reply, (void)ud;
-}
-
-static void send_update(ftm *t, const char *job_id, const char *exec_id, const char *state) {
-    Flint__Rpc__UpdateTaskExecutionState m = FLINT__RPC__UPDATE_TASK_EXECUTION_STATE__INIT;
-    m.job_id = (char *)job_id;
-    m.execution_id = (char *)exec_id;
-    m.state = (char *)state;
-    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
-    env.body_case = FLINT__RPC__ENVELOPE__BODY_UPDATE_TASK_EXECUTION_STATE;
-    env.update_task_execution_state = &m;
-    rpc_call(t->conn, &env, 5000, ignore_reply, NULL);
-}
+/* ---- what the fake taskmanagers answer ---- */
 
 static void send_metrics(ftm *t, const char *job_id, const char *exec_id, int subtask) {
     Flint__Rpc__TaskMetrics m = FLINT__RPC__TASK_METRICS__INIT, *mp = &m;
@@ -74,14 +47,6 @@ static void send_metrics(ftm *t, const char *job_id, const char *exec_id, int su
     env.body_case = FLINT__RPC__ENVELOPE__BODY_HEARTBEAT;
     env.heartbeat = &hb;
     rpc_call(t->conn, &env, 5000, ignore_reply, NULL);
-}
-
-static void ack(rpc_conn *c, rpc_envelope *req) {
-    Flint__Rpc__Ack a = FLINT__RPC__ACK__INIT;
-    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
-    env.body_case = FLINT__RPC__ENVELOPE__BODY_ACK;
-    env.ack = &a;
-    rpc_reply(c, req, &env);
 }
 
 /* CancelTask names only the execution: remember each task's job. */
@@ -124,43 +89,8 @@ static void ftm_message(rpc_conn *c, rpc_envelope *env, void *ud) {
     }
 }
 
-static void ftm_registered(rpc_conn *c, int status, const char *msg, rpc_envelope *reply, void *ud) {
-    (void)c, (void)reply;
-    ck_assert_msg(status == FLINT_OK, "registration failed: %s", msg ? msg : "");
-    ((ftm *)ud)->registered = 1;
-}
-
-static void ftm_open(rpc_conn *c, void *ud) {
-    ftm *t = ud;
-    Flint__Rpc__RegisterTaskManager m = FLINT__RPC__REGISTER_TASK_MANAGER__INIT;
-    m.resource_id = (char *)t->rid;
-    m.host = "127.0.0.1";
-    m.data_port = (uint32_t)t->data_port;
-    m.num_slots = 2;
-    rpc_envelope env = FLINT__RPC__ENVELOPE__INIT;
-    env.body_case = FLINT__RPC__ENVELOPE__BODY_REGISTER_TASK_MANAGER;
-    env.register_task_manager = &m;
-    rpc_call(c, &env, 5000, ftm_registered, t);
-}
-
-static void ftm_close(rpc_conn *c, int status, const char *reason, void *ud) {
-    (void)c, (void)status, (void)reason;
-    ((ftm *)ud)->conn = NULL;
-}
-
-/* ---- the loop thread ---- */
-
-static jobmanager jm;
-static struct event_base *base;
-static ftm tms[2] = {{.rid = "tm-a", .data_port = 4001}, {.rid = "tm-b", .data_port = 4002}};
-static atomic_int stop_loop;
-static pthread_t loop_thread;
-static char tmpdir[64];
-static struct event *poll_ev;
-
-static void on_poll(evutil_socket_t fd, short what, void *ud) {
-    (void)fd, (void)what, (void)ud;
-    if (stop_loop) event_base_loopbreak(base);
+/* A fake taskmanager told to close_now drops its connection, as a lost taskmanager does. */
+static void close_lost(void) {
     for (int i = 0; i < 2; i++)
         if (tms[i].close_now && tms[i].conn) {
             rpc_close(tms[i].conn);
@@ -168,61 +98,23 @@ static void on_poll(evutil_socket_t fd, short what, void *ud) {
         }
 }
 
-static void *run_loop(void *arg) {
-    (void)arg;
-    event_base_dispatch(base);
-    return NULL;
-}
-
 static void start_cluster(void) {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/check_jm_server.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-    flint_config *cfg = config_new();
-    flint_err err = {0};
-    const char *kv[][2] = {{"jobmanager.rpc.address", "127.0.0.1"}, {"jobmanager.rpc.port", "0"},
-                           {"rest.address", "127.0.0.1"}, {"rest.port", "0"},
-                           {"io.tmp.dirs", tmpdir}, {"slot.request.timeout", "500 ms"},
-                           {"rpc.ask.timeout", "2 s"}};
-    for (size_t i = 0; i < sizeof kv / sizeof kv[0]; i++)
-        ck_assert_msg(config_set(cfg, kv[i][0], kv[i][1], "test", &err) == 0, "%s", err.msg);
-    base = event_base_new();
-    ck_assert_msg(jm_start(&jm, cfg, base, &err) == 0, "%s", err.msg);
-    for (int i = 0; i < 2; i++) {
-        rpc_handlers h = {.on_message = ftm_message, .on_open = ftm_open, .on_close = ftm_close, .ud = &tms[i]};
-        tms[i].conn = rpc_connect(base, "127.0.0.1", jm.rpc_port, 1 << 20, &h, &err);
-        ck_assert_ptr_nonnull(tms[i].conn);
-    }
-    poll_ev = event_new(base, -1, EV_PERSIST, on_poll, NULL);
-    struct timeval tv = {0, 20000};
-    event_add(poll_ev, &tv);
-    pthread_create(&loop_thread, NULL, run_loop, NULL);
-    for (int i = 0; i < 250 && !(tms[0].registered && tms[1].registered); i++) usleep(20000);
-    ck_assert(tms[0].registered && tms[1].registered);
+    cluster_tmpdir("check_jm_server");
+    const char *const kv[][2] = {{"slot.request.timeout", "500 ms"}};
+    cluster_start(kv, sizeof kv / sizeof kv[0], ftm_message, close_lost);
 }
 
 static void stop_cluster(void) {
-    stop_loop = 1;
-    pthread_join(loop_thread, NULL);
-    for (int i = 0; i < 2; i++)
-        if (tms[i].conn) rpc_close(tms[i].conn);
     char *store = xasprintf("%s/flint-jm-%s", tmpdir, jm.id);
     struct stat st;
     ck_assert_int_eq(stat(store, &st), 0);
-    event_free(poll_ev);
-    jm_stop(&jm);
+    cluster_stop();
     ck_assert_int_ne(stat(store, &st), 0);   /* the artifact store is gone */
     free(store);
-    event_base_free(base);
     rmdir(tmpdir);
 }
 
 /* ---- client side ---- */
-
-static rpc_envelope *call(rpc_envelope *req, flint_err *err) {
-    rpc_envelope *reply = NULL;
-    int rc = rpc_call_sync("127.0.0.1", jm.rpc_port, req, 5000, 16 << 20, &reply, err);
-    return rc ? NULL : reply;
-}
 
 static int submit(const char *job_id, int nv, const int *par, int ne, const test_edge *edges,
                   const void *artifact, size_t len, flint_err *err) {
@@ -250,65 +142,6 @@ static int submit(const char *job_id, int nv, const int *par, int ne, const test
     return 0;
 }
 
-/* The job's state through GetJob (caller frees nothing: copied into buf). */
-static const char *job_state(const char *job_id, char *buf, size_t len) {
-    Flint__Rpc__GetJob m = FLINT__RPC__GET_JOB__INIT;
-    m.job_id = (char *)job_id;
-    rpc_envelope req = FLINT__RPC__ENVELOPE__INIT;
-    req.body_case = FLINT__RPC__ENVELOPE__BODY_GET_JOB;
-    req.get_job = &m;
-    flint_err err = {0};
-    rpc_envelope *reply = call(&req, &err);
-    ck_assert_msg(reply != NULL, "%s", err.msg);
-    ck_assert_int_eq(reply->body_case, FLINT__RPC__ENVELOPE__BODY_JOB_DETAILS);
-    snprintf(buf, len, "%s", reply->job_details->state);
-    rpc_envelope_free(reply);
-    return buf;
-}
-
-static void wait_state(const char *job_id, const char *want) {
-    char buf[32];
-    for (int i = 0; i < 250; i++) {
-        if (!strcmp(job_state(job_id, buf, sizeof buf), want)) return;
-        usleep(20000);
-    }
-    ck_abort_msg("job %s is %s, not %s", job_id, buf, want);
-}
-
-/* A plain HTTP request to the REST endpoint: the status and the parsed JSON body (caller
- * json_decref's). */
-static json_t *http(const char *method, const char *path, int *status) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)jm.rest_port)};
-    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    char req[512];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: localhost\r\n\r\n", method, path);
-    ck_assert_int_eq(write(fd, req, (size_t)n), n);
-    size_t cap = 1 << 16, got = 0;
-    char *buf = xmalloc(cap + 1);
-    ssize_t r;
-    while ((r = read(fd, buf + got, cap - got)) > 0) got += (size_t)r;
-    buf[got] = '\0';
-    close(fd);
-    ck_assert_int_eq(sscanf(buf, "HTTP/1.%*d %d", status), 1);
-    char *body = strstr(buf, "\r\n\r\n");
-    ck_assert_ptr_nonnull(body);
-    json_error_t jerr;
-    json_t *j = json_loads(body + 4, 0, &jerr);
-    ck_assert_msg(j != NULL, "bad JSON from %s: %s", path, body + 4);
-    free(buf);
-    return j;
-}
-
-static json_t *get_ok(const char *path) {
-    int status;
-    json_t *j = http("GET", path, &status);
-    ck_assert_msg(status == 200, "GET %s: %d", path, status);
-    return j;
-}
-
-static int jint(json_t *o, const char *key) { return (int)json_integer_value(json_object_get(o, key)); }
 static const char *jstring(json_t *o, const char *key) { return json_string_value(json_object_get(o, key)); }
 
 START_TEST(jobs_over_rpc_and_rest) {
@@ -401,17 +234,17 @@ START_TEST(jobs_over_rpc_and_rest) {
     ck_assert_int_eq(jint(sub, "attempt-number"), 0);
     json_decref(j);
     int status;
-    j = http("PATCH", "/jobs/" JOB_FOREVER "?mode=cancel", &status);
+    j = http("PATCH", "/jobs/" JOB_FOREVER "?mode=cancel", NULL, &status);
     ck_assert_int_eq(status, 202);
     ck_assert_int_eq(json_object_size(j), 0);
     json_decref(j);
     wait_state(JOB_FOREVER, "CANCELED");
-    j = http("PATCH", "/jobs/" JOB_FOREVER "?mode=cancel", &status);
+    j = http("PATCH", "/jobs/" JOB_FOREVER "?mode=cancel", NULL, &status);
     ck_assert_int_eq(status, 409);
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "errors"), 0)),
                      "Job " JOB_FOREVER " is already CANCELED");
     json_decref(j);
-    j = http("PATCH", "/jobs/" JOB_FOREVER "?mode=stop", &status);
+    j = http("PATCH", "/jobs/" JOB_FOREVER "?mode=stop", NULL, &status);
     ck_assert_int_eq(status, 400);
     json_decref(j);
     j = get_ok("/overview");
@@ -462,12 +295,12 @@ START_TEST(jobs_over_rpc_and_rest) {
     creq.cancel_job = &cj;
     ck_assert_ptr_null(call(&creq, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, ": Job 99999999999999999999999999999999 not found"));
-    j = http("GET", "/jobs/99999999999999999999999999999999", &status);
+    j = http("GET", "/jobs/99999999999999999999999999999999", NULL, &status);
     ck_assert_int_eq(status, 404);
     ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "errors"), 0)),
                      "Job 99999999999999999999999999999999 not found");
     json_decref(j);
-    j = http("GET", "/jobs/" JOB_LOST "/vertices/77/backpressure", &status);
+    j = http("GET", "/jobs/" JOB_LOST "/vertices/77/backpressure", NULL, &status);
     ck_assert_int_eq(status, 404);
     json_decref(j);
 

@@ -20,6 +20,8 @@
 #include "util/alloc.h"
 #include "util/timeutil.h"
 
+#include "check_op_helpers.h"
+
 /* ---- the mock cluster ------------------------------------------------------------------------------ */
 
 static rd_kafka_t *mock_rk, *prod;
@@ -123,30 +125,11 @@ static void free_lines(char **l, int n) {
 
 /* ---- operators --------------------------------------------------------------------------------------- */
 
-static Flint__Graph__KeyValue *kv(const char *k, const char *v) {
-    Flint__Graph__KeyValue *p = XNEW(Flint__Graph__KeyValue);
-    flint__graph__key_value__init(p);
-    p->key = xstrdup(k);
-    p->value = xstrdup(v);
-    return p;
-}
-
 /* An operator of kind with schemas and key/value params (NULL-ended), alone in a vertex. */
 static Flint__Graph__JobVertex *vertex(const char *kind, const char *in, const char *out, ...) {
-    Flint__Graph__OperatorDef *d = XNEW(Flint__Graph__OperatorDef);
-    flint__graph__operator_def__init(d);
-    d->kind = xstrdup(kind);
-    d->name = xstrdup(kind);
-    d->input_schema = xstrdup(in);
-    d->output_schema = xstrdup(out);
-    d->params = xcalloc(64, sizeof *d->params);
     va_list ap;
     va_start(ap, out);
-    const char *k;
-    while ((k = va_arg(ap, const char *))) {
-        const char *v = va_arg(ap, const char *);
-        if (v) d->params[d->n_params++] = kv(k, v);
-    }
+    Flint__Graph__OperatorDef *d = mkopv(kind, in, out, ap);
     va_end(ap);
     Flint__Graph__JobVertex *v = XNEW(Flint__Graph__JobVertex);
     flint__graph__job_vertex__init(v);
@@ -439,6 +422,37 @@ START_TEST(bounded_source_reads_each_record_once) {
     kafka_source_get_stats(head(&r), &st);
     ck_assert_int_eq(st.partitions, 3);
     ck_assert_int_eq(st.finished, 3);
+    run_close(&r);
+    capture_free(&out);
+    free_vertex(v);
+    mock_down();
+}
+END_TEST
+
+/* The headers metadata column: binary, look-alike, empty, valueless and repeated headers. */
+START_TEST(source_headers_column) {
+    mock_up();
+    topic("hs", 1);
+    rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+    rd_kafka_header_add(h, "bin", -1, "\xff\x00", 2);
+    rd_kafka_header_add(h, "look", -1, "AAE=", -1);
+    rd_kafka_header_add(h, "e", -1, "", 0);
+    rd_kafka_header_add(h, "n", -1, NULL, 0);
+    rd_kafka_header_add(h, "bin", -1, "x", -1);
+    ck_assert_int_eq(rd_kafka_producev(prod, RD_KAFKA_V_TOPIC("hs"), RD_KAFKA_V_PARTITION(0), RD_KAFKA_V_VALUE("v", 1),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
+                     0);
+    send_rec("hs", 0, NULL, "w", 0);
+    flush_prod();
+    capture out = {0};
+    run r;
+    Flint__Graph__JobVertex *v = vertex("source.kafka", "", "v STRING, h STRING", "bootstrap.servers", bootstrap, "topics",
+                                        "hs", "bounded", "true", "metadata", "1=headers", NULL);
+    ck_assert_int_eq(run_open(&r, v, 0, 1, &out, NULL, NULL), 0);
+    ck_assert_int_eq(run_source(&r, 0, 10000, NULL), 0);
+    ck_assert_int_eq(out.n, 2);
+    ck_assert_str_eq(out.lines[0], "v {\"bin\":[{\"base64\":\"/wA=\"},\"x\"],\"look\":\"AAE=\",\"e\":\"\",\"n\":null}");
+    ck_assert_str_eq(out.lines[1], "w {}");
     run_close(&r);
     capture_free(&out);
     free_vertex(v);
@@ -844,11 +858,82 @@ START_TEST(sink_writes_keys_and_partitions) {
 }
 END_TEST
 
+/* Headers collected by fmt_headers_decode. */
+typedef struct hdr_list {
+    fmt_header h[16];
+    int n;
+} hdr_list;
+
+static void collect_header(void *ud, const char *name, const void *value, size_t len) {
+    hdr_list *l = ud;
+    ck_assert_int_lt(l->n, 16);
+    fmt_header *h = &l->h[l->n++];
+    h->name = xstrdup(name);
+    h->value = value ? memcpy(xmalloc(len + 1), value, len) : NULL;
+    h->len = len;
+}
+
+static void hdr_list_free(hdr_list *l) {
+    for (int i = 0; i < l->n; i++) free((void *)l->h[i].name), free((void *)l->h[i].value);
+    l->n = 0;
+}
+
+/* The headers JSON: text as strings, other bytes as {"base64"}, null, repeats as arrays; exact
+ * round trip; plain strings accepted; anything else refused naming the header. */
+START_TEST(headers_json_round_trip) {
+    const fmt_header in[] = {{"bin", "\xff\x00\x01", 3},   {"look", "AAE=", 4}, {"empty", "", 0}, {"none", NULL, 0},
+                             {"r", "one", 3},              {"bin", "t", 1},     {"r", NULL, 0},   {"r", "\x80", 1},
+                             {"nul", "a\0b", 3}};
+    size_t n = sizeof in / sizeof in[0];
+    flint_err err = {0};
+    char *text = fmt_headers_encode(in, n, &err);
+    ck_assert_str_eq(text, "{\"bin\":[{\"base64\":\"/wAB\"},\"t\"],\"look\":\"AAE=\",\"empty\":\"\",\"none\":null,"
+                           "\"r\":[\"one\",null,{\"base64\":\"gA==\"}],\"nul\":\"a\\u0000b\"}");
+    hdr_list l = {0};
+    ck_assert_int_eq(fmt_headers_decode(text, strlen(text), collect_header, &l, &err), 0);
+    /* grouped by name in the order of first appearance, each name's values in order */
+    const int order[] = {0, 5, 1, 2, 3, 4, 6, 7, 8};
+    ck_assert_int_eq(l.n, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        const fmt_header *want = &in[order[i]], *got = &l.h[i];
+        ck_assert_str_eq(got->name, want->name);
+        ck_assert_int_eq(got->value == NULL, want->value == NULL);
+        ck_assert_uint_eq(got->len, want->len);
+        if (want->value) ck_assert(memcmp(got->value, want->value, want->len) == 0);
+    }
+    hdr_list_free(&l);
+    free(text);
+    ck_assert_int_eq(fmt_headers_decode("{}", 2, collect_header, &l, &err), 0);
+    ck_assert_int_eq(l.n, 0);
+    ck_assert_ptr_null(fmt_headers_encode((fmt_header[]){{"\xff", "v", 1}}, 1, &err));
+    ck_assert_str_eq(err.msg, "header 1: the name is not valid UTF-8");
+    static const char *const bad[][2] = {
+        {"[1]", "no JSON object (not an object)"},
+        {"{\"n\":5}", "header 'n': expected a string, null, {\"base64\": \"...\"} or an array of them, got an integer"},
+        {"{\"o\":{\"base64\":\"AA==\",\"x\":1}}", "header 'o': expected a string, null, {\"base64\": \"...\"} or an array "
+                                                 "of them, got an object with other fields"},
+        {"{\"o\":{\"b64\":\"AA==\"}}", "header 'o': expected a string, null, {\"base64\": \"...\"} or an array of them, "
+                                       "got an object with other fields"},
+        {"{\"b\":{\"base64\":\"*\"}}", "header 'b': malformed base64"},
+        {"{\"a\":[[\"x\"]]}", "header 'a': an array inside its array"},
+        {"{\"a\":[true]}", "header 'a': expected a string, null, {\"base64\": \"...\"} or an array of them, got true"},
+        {"{\"a\":\"1\",\"a\":\"2\"}", "no JSON object (duplicate object key"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_int_ne(fmt_headers_decode(bad[i][0], strlen(bad[i][0]), collect_header, &l, &err), 0);
+        ck_assert_msg(strncmp(err.msg, bad[i][1], strlen(bad[i][1])) == 0, "%s: %s", bad[i][0], err.msg);
+        hdr_list_free(&l);
+    }
+}
+END_TEST
+
 /* Static headers, then those of the headers field (a JSON object); a bad one fails the task. */
 START_TEST(sink_writes_headers) {
     mock_up();
     topic("hdr", 1);
-    const char *rows[][2] = {{"a", "{\"x\":\"1\",\"y\":null,\"n\":5}"}, {"b", NULL}, {"c", "[1]"}};
+    const char *rows[][2] = {{"a", "{\"x\":\"1\",\"y\":null,\"r\":[\"AAE=\",{\"base64\":\"/w==\"},null],\"e\":\"\"}"},
+                             {"b", NULL},
+                             {"c", "[1]"}};
     for (int k = 0; k < 2; k++) {   /* k 0: the good rows; 1: the bad one */
         run r;
         Flint__Graph__JobVertex *v = vertex("sink.kafka", "v STRING, h STRING", "", "bootstrap.servers", bootstrap,
@@ -869,7 +954,7 @@ START_TEST(sink_writes_headers) {
         }
         flint_row_builder_free(&b);
         if (k == 0) ck_assert_int_eq(tm_chain_end_input(&r.c), 0);
-        else ck_assert_msg(strstr(r.rt.err.msg, "the headers field holds no JSON object (not an object): [1]"), "%s",
+        else ck_assert_msg(strstr(r.rt.err.msg, "the headers field 'h': no JSON object (not an object): [1]"), "%s",
                            r.rt.err.msg);
         run_close(&r);
         free_vertex(v);
@@ -877,7 +962,7 @@ START_TEST(sink_writes_headers) {
     char **lines;
     int n = consume_all("hdr", &lines);
     ck_assert_int_eq(n, 2);
-    ck_assert_str_eq(lines[0], "0::a|origin=flint,x=1,y,n=5");
+    ck_assert_str_eq(lines[0], "0::a|origin=flint,x=1,y,r=AAE=,r=\xff,r,e=");
     ck_assert_str_eq(lines[1], "0::b|origin=flint");
     free_lines(lines, n);
     mock_down();
@@ -962,11 +1047,13 @@ Suite *kafka_suite(void) {
     tcase_add_test(t, csv_quotes_nulls_and_errors);
     tcase_add_test(t, json_and_text_encode);
     tcase_add_test(t, timestamps_and_base64);
+    tcase_add_test(t, headers_json_round_trip);
     suite_add_tcase(s, t);
     t = tcase_create("source");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, bounded_source_reads_each_record_once);
     tcase_add_test(t, subtasks_split_the_partitions);
+    tcase_add_test(t, source_headers_column);
     tcase_add_test(t, snapshot_and_restore_are_exact);
     tcase_add_test(t, restore_at_another_parallelism);
     tcase_add_test(t, startup_modes);

@@ -26,6 +26,8 @@
 #include "util/log.h"
 #include "util/timeutil.h"
 
+#include "check_op_helpers.h"
+
 /* ---- the timer service ---------------------------------------------------------------------------- */
 
 typedef struct fired {
@@ -430,30 +432,6 @@ END_TEST
 
 /* ---- operators as chains --------------------------------------------------------------------------------- */
 
-static Flint__Graph__KeyValue *kv(const char *k, const char *v) {
-    Flint__Graph__KeyValue *p = XNEW(Flint__Graph__KeyValue);
-    flint__graph__key_value__init(p);
-    p->key = xstrdup(k);
-    p->value = xstrdup(v);
-    return p;
-}
-
-static Flint__Graph__OperatorDef *mkop(const char *kind, const char *in, const char *out, ...) {
-    Flint__Graph__OperatorDef *d = XNEW(Flint__Graph__OperatorDef);
-    flint__graph__operator_def__init(d);
-    d->kind = xstrdup(kind);
-    d->name = xstrdup(kind);
-    d->input_schema = xstrdup(in);
-    d->output_schema = xstrdup(out);
-    d->params = xcalloc(16, sizeof *d->params);
-    va_list ap;
-    va_start(ap, out);
-    const char *k;
-    while ((k = va_arg(ap, const char *))) d->params[d->n_params++] = kv(k, va_arg(ap, const char *));
-    va_end(ap);
-    return d;
-}
-
 static Flint__Graph__JobVertex *mkvertex(int n, Flint__Graph__OperatorDef **ops) {
     Flint__Graph__JobVertex *v = XNEW(Flint__Graph__JobVertex);
     flint__graph__job_vertex__init(v);
@@ -467,50 +445,6 @@ static Flint__Graph__JobVertex *mkvertex(int n, Flint__Graph__OperatorDef **ops)
         v->operators[i]->n_chained_outputs = 1;
     }
     return v;
-}
-
-/* What the chain's last operator gives out: rows (with their timestamps), watermarks, statuses. */
-typedef struct out_log {
-    char lines[512][96];
-    int n;
-    tm_runtime *rt;
-} out_log;
-
-static void out_add(out_log *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_add(out_log *o, const char *fmt, ...) {
-    ck_assert_int_lt(o->n, 512);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(o->lines[o->n++], sizeof o->lines[0], fmt, ap);
-    va_end(ap);
-}
-
-static int out_row(void *ud, const flint_row *row) {
-    out_log *o = ud;
-    char buf[80];
-    flint_row_format(row, " ", buf, sizeof buf);
-    if (o->rt->timestamp == FLINT_NO_TIMESTAMP) out_add(o, "%s", buf);
-    else out_add(o, "%s @%lld", buf, (long long)o->rt->timestamp);
-    return FLINT_OK;
-}
-static int out_wm(void *ud, int64_t wm) {
-    out_add(ud, wm == FLINT_MAX_WATERMARK ? "WM MAX" : "WM %lld", (long long)wm);
-    return FLINT_OK;
-}
-static int out_idle(void *ud, bool idle) {
-    out_add(ud, idle ? "IDLE" : "ACTIVE");
-    return FLINT_OK;
-}
-
-static void expect_out(const out_log *o, int n, ...) {
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n && i < o->n; i++) {
-        const char *want = va_arg(ap, const char *);
-        ck_assert_msg(strcmp(o->lines[i], want) == 0, "line %d: '%s', expected '%s'", i, o->lines[i], want);
-    }
-    va_end(ap);
-    ck_assert_int_eq(o->n, n);
 }
 
 /* User functions of the chains. */

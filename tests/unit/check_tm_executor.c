@@ -18,6 +18,8 @@
 #include "util/alloc.h"
 #include "util/timeutil.h"
 
+#include "check_op_helpers.h"
+
 #define DEADLINE_MS 30000
 #define JOB "0123456789abcdef0123456789abcdef"
 
@@ -152,25 +154,6 @@ static void teardown(void) {
     rmdir(tmpdir);
 }
 
-static Flint__Graph__KeyValue *kv(const char *k, const char *v) {
-    Flint__Graph__KeyValue *p = XNEW(Flint__Graph__KeyValue);
-    flint__graph__key_value__init(p);
-    p->key = xstrdup(k);
-    p->value = xstrdup(v);
-    return p;
-}
-
-static Flint__Graph__OperatorDef *mkop(const char *kind, const char *in, const char *out) {
-    Flint__Graph__OperatorDef *d = XNEW(Flint__Graph__OperatorDef);
-    flint__graph__operator_def__init(d);
-    d->kind = xstrdup(kind);
-    d->name = xstrdup(kind);
-    d->input_schema = xstrdup(in);
-    d->output_schema = xstrdup(out);
-    d->params = xcalloc(4, sizeof *d->params);
-    return d;
-}
-
 /* A one-vertex task: source (with its params) -> sink, in slot `slot`. */
 static void deploy(const char *exec, int slot, Flint__Graph__OperatorDef *src, Flint__Graph__OperatorDef *sink) {
     Flint__Rpc__TaskDeploymentDescriptor d = FLINT__RPC__TASK_DEPLOYMENT_DESCRIPTOR__INIT;
@@ -222,16 +205,11 @@ static void release(void) {
 }
 
 static Flint__Graph__OperatorDef *sequence(const char *to) {
-    Flint__Graph__OperatorDef *s = mkop("source.sequence", "", "value BIGINT");
-    s->params[s->n_params++] = kv("from", "1");
-    s->params[s->n_params++] = kv("to", to);
-    return s;
+    return mkop("source.sequence", "", "value BIGINT", "from", "1", "to", to, NULL);
 }
 
 static Flint__Graph__OperatorDef *datagen(void) {
-    Flint__Graph__OperatorDef *s = mkop("source.datagen", "", "id BIGINT");
-    s->params[s->n_params++] = kv("count", "-1");
-    return s;
+    return mkop("source.datagen", "", "id BIGINT", "count", "-1", NULL);
 }
 
 static bool finished_a(void) { return count_log("a:FINISHED") == 1; }
@@ -239,7 +217,7 @@ static int hb_mark;
 static bool fresh_heartbeat(void) { return J.heartbeats > hb_mark + 1; }
 
 START_TEST(deploy_runs_to_finished_and_release_frees_the_slot) {
-    deploy("a", 1, sequence("1000"), mkop("sink.blackhole", "value BIGINT", ""));
+    deploy("a", 1, sequence("1000"), mkop("sink.blackhole", "value BIGINT", "", NULL));
     ck_assert(run_until(finished_a));
     ck_assert_int_eq(J.errors, 0);
     ck_assert_int_ge(J.replies, 1);
@@ -266,7 +244,7 @@ static bool a_canceled(void) { return count_log("a:CANCELED") == 1; }
 static bool hb_has_task(void) { return J.hb_tasks == 1 && J.heartbeats > hb_mark; }
 
 START_TEST(cancel_an_unbounded_task) {
-    deploy("a", 0, datagen(), mkop("sink.blackhole", "id BIGINT", ""));
+    deploy("a", 0, datagen(), mkop("sink.blackhole", "id BIGINT", "", NULL));
     ck_assert(run_until(a_running));
     hb_mark = J.heartbeats;
     ck_assert(run_until(hb_has_task));
@@ -282,8 +260,7 @@ END_TEST
 static bool b_failed(void) { return count_log("b:FAILED") == 1; }
 
 START_TEST(missing_user_function_fails_the_deployment) {
-    Flint__Graph__OperatorDef *m = mkop("sink.fn", "value BIGINT", "");
-    m->params[m->n_params++] = kv("fn", "my_sink");
+    Flint__Graph__OperatorDef *m = mkop("sink.fn", "value BIGINT", "", "fn", "my_sink", NULL);
     deploy("b", 0, sequence("10"), m);
     ck_assert(run_until(b_failed));
     ck_assert_int_eq(count_log("b:FAILED:user function 'my_sink' not found: the job has no artifact"), 1);
@@ -296,15 +273,15 @@ static bool two_replies(void) { return J.replies >= 2; }
 static bool three_replies(void) { return J.replies >= 3; }
 
 START_TEST(refused_deployments) {
-    deploy("c", 5, sequence("10"), mkop("sink.blackhole", "value BIGINT", ""));
+    deploy("c", 5, sequence("10"), mkop("sink.blackhole", "value BIGINT", "", NULL));
     ck_assert(run_until(one_reply));
     ck_assert_int_eq(J.errors, 1);
     ck_assert_ptr_nonnull(strstr(J.last_error, "slot 5 out of range"));
     /* A slot held by another job. */
-    deploy("d", 0, datagen(), mkop("sink.blackhole", "id BIGINT", ""));
+    deploy("d", 0, datagen(), mkop("sink.blackhole", "id BIGINT", "", NULL));
     ck_assert(run_until(two_replies));
     ck_assert_int_eq(J.errors, 1);
-    Flint__Graph__OperatorDef *src = sequence("10"), *sink = mkop("sink.blackhole", "value BIGINT", "");
+    Flint__Graph__OperatorDef *src = sequence("10"), *sink = mkop("sink.blackhole", "value BIGINT", "", NULL);
     Flint__Rpc__TaskDeploymentDescriptor d = FLINT__RPC__TASK_DEPLOYMENT_DESCRIPTOR__INIT;
     d.job_id = "ffffffffffffffffffffffffffffffff";
     d.execution_id = "e";
@@ -335,8 +312,8 @@ static bool no_tasks(void) { return tm_deploy_task_count(&TM) == 0; }
 static bool d_running(void) { return count_log("d:RUNNING") == 1; }
 
 START_TEST(losing_the_jobmanager_cancels_everything) {
-    deploy("d", 0, datagen(), mkop("sink.blackhole", "id BIGINT", ""));
-    deploy("e", 1, datagen(), mkop("sink.blackhole", "id BIGINT", ""));
+    deploy("d", 0, datagen(), mkop("sink.blackhole", "id BIGINT", "", NULL));
+    deploy("e", 1, datagen(), mkop("sink.blackhole", "id BIGINT", "", NULL));
     ck_assert(run_until(d_running));
     rpc_close(J.tm); /* as if the jobmanager died */
     J.tm = NULL;
@@ -353,7 +330,7 @@ START_TEST(losing_the_jobmanager_cancels_everything) {
 END_TEST
 
 START_TEST(stop_with_running_tasks) {
-    deploy("d", 0, datagen(), mkop("sink.blackhole", "id BIGINT", ""));
+    deploy("d", 0, datagen(), mkop("sink.blackhole", "id BIGINT", "", NULL));
     ck_assert(run_until(d_running));
     /* teardown stops the taskmanager with the task still running */
 }

@@ -18,35 +18,9 @@
 #include "util/alloc.h"
 #include "util/timeutil.h"
 
+#include "check_op_helpers.h"
+
 /* ---- building operator definitions -------------------------------------------------------- */
-
-static Flint__Graph__KeyValue *kv(const char *k, const char *v) {
-    Flint__Graph__KeyValue *p = XNEW(Flint__Graph__KeyValue);
-    flint__graph__key_value__init(p);
-    p->key = xstrdup(k);
-    p->value = xstrdup(v);
-    return p;
-}
-
-/* An operator: kind, input and output schema ("" for none), then key/value params, NULL-ended. */
-static Flint__Graph__OperatorDef *mkop(const char *kind, const char *in, const char *out, ...) {
-    Flint__Graph__OperatorDef *d = XNEW(Flint__Graph__OperatorDef);
-    flint__graph__operator_def__init(d);
-    d->kind = xstrdup(kind);
-    d->name = xstrdup(kind);
-    d->input_schema = xstrdup(in);
-    d->output_schema = xstrdup(out);
-    d->params = xcalloc(16, sizeof *d->params);
-    va_list ap;
-    va_start(ap, out);
-    const char *k;
-    while ((k = va_arg(ap, const char *))) {
-        const char *v = va_arg(ap, const char *);
-        d->params[d->n_params++] = kv(k, v);
-    }
-    va_end(ap);
-    return d;
-}
 
 static void add_user_param(Flint__Graph__OperatorDef *d, const char *k, const char *v) {
     d->user_params = xrealloc(d->user_params, (d->n_user_params + 1) * sizeof *d->user_params);

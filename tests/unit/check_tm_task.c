@@ -30,6 +30,8 @@
 #include "util/sha256.h"
 #include "util/timeutil.h"
 
+#include "check_op_helpers.h"
+
 #define DEADLINE_MS 30000
 
 /* ---- partitioners ------------------------------------------------------------------------ */
@@ -378,28 +380,6 @@ END_TEST
 
 /* ---- whole tasks ---------------------------------------------------------------------------------------- */
 
-static Flint__Graph__KeyValue *kv(const char *k, const char *v) {
-    Flint__Graph__KeyValue *p = XNEW(Flint__Graph__KeyValue);
-    flint__graph__key_value__init(p);
-    p->key = xstrdup(k);
-    p->value = xstrdup(v);
-    return p;
-}
-
-static Flint__Graph__OperatorDef *mkop(const char *kind, const char *in, const char *out, const char *k1,
-                                       const char *v1, const char *k2, const char *v2) {
-    Flint__Graph__OperatorDef *d = XNEW(Flint__Graph__OperatorDef);
-    flint__graph__operator_def__init(d);
-    d->kind = xstrdup(kind);
-    d->name = xstrdup(kind);
-    d->input_schema = xstrdup(in);
-    d->output_schema = xstrdup(out);
-    d->params = xcalloc(2, sizeof *d->params);
-    if (k1) d->params[d->n_params++] = kv(k1, v1);
-    if (k2) d->params[d->n_params++] = kv(k2, v2);
-    return d;
-}
-
 static void chain_to(Flint__Graph__OperatorDef *d, int target) {
     d->chained_outputs = xrealloc(d->chained_outputs, (d->n_chained_outputs + 1) * sizeof(int32_t));
     d->chained_outputs[d->n_chained_outputs++] = target;
@@ -655,8 +635,8 @@ START_TEST(chain_without_network_finishes) {
     tm_net *net = mknet("tm-a", NULL);
     char *dir = tmpdir();
     Flint__Graph__OperatorDef *ops[2] = {
-        mkop("source.sequence", "", "value BIGINT", "from", "1", "to", "5000"),
-        mkop("sink.text_file", "value BIGINT", "", "path", dir, NULL, NULL),
+        mkop("source.sequence", "", "value BIGINT", "from", "1", "to", "5000", NULL),
+        mkop("sink.text_file", "value BIGINT", "", "path", dir, NULL),
     };
     chain_to(ops[0], 1);
     running r = {.tdd = mktdd("seq", 0, 1, 2, ops)};
@@ -699,14 +679,14 @@ START_TEST(hash_exchange_over_local_and_remote_channels) {
     char to[16];
     snprintf(to, sizeof to, "%d", N);
     Flint__Graph__JobEdge *e = mkedge(1, FLINT__GRAPH__PARTITIONER__HASH, "value BIGINT", 0);
-    Flint__Graph__OperatorDef *pops[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1", "to", to)};
+    Flint__Graph__OperatorDef *pops[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1", "to", to, NULL)};
     output_edge(pops[0], 1);
     running prod = {.tdd = mktdd("producer", 0, 1, 1, pops)};
     const char *pid = "00112233445566778899aabbccddeeff.1.0.0";
     add_out(prod.tdd, edge_copy(e), pid, 2);
     running cons[2];
     for (int j = 0; j < 2; j++) {
-        Flint__Graph__OperatorDef *cops[1] = {mkop("sink.text_file", "value BIGINT", "", "path", dir, NULL, NULL)};
+        Flint__Graph__OperatorDef *cops[1] = {mkop("sink.text_file", "value BIGINT", "", "path", dir, NULL)};
         cons[j].tdd = mktdd("consumer", j, 2, 1, cops);
         add_gate(cons[j].tdd, edge_copy(e), 1, &pid, j, "tm-a", port_a);
     }
@@ -788,12 +768,12 @@ START_TEST(downstream_of_finished_is_triggered) {
     cc.shared_directory = shared;
     cc.state_backend = "hashmap";
     Flint__Graph__JobEdge *e = mkedge(1, FLINT__GRAPH__PARTITIONER__FORWARD, "value BIGINT", 0);
-    Flint__Graph__OperatorDef *pops[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1", "to", "1000")};
+    Flint__Graph__OperatorDef *pops[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1", "to", "1000", NULL)};
     output_edge(pops[0], 1);
     running prod = {.tdd = mktdd("producer", 0, 1, 1, pops)};
     const char *pid = "00112233445566778899aabbccddeeff.1.0.0";
     add_out(prod.tdd, edge_copy(e), pid, 1);
-    Flint__Graph__OperatorDef *cops[1] = {mkop("sink.text_file", "value BIGINT", "", "path", out, NULL, NULL)};
+    Flint__Graph__OperatorDef *cops[1] = {mkop("sink.text_file", "value BIGINT", "", "path", out, NULL)};
     running cons = {.tdd = mktdd("consumer", 0, 1, 1, cops)};
     add_gate(cons.tdd, edge_copy(e), 1, &pid, 0, "tm-a", port);
     prod.tdd->checkpointing = cons.tdd->checkpointing = &cc;
@@ -840,12 +820,12 @@ START_TEST(cancel_stops_an_unbounded_job) {
     tm_net *net = mknet("tm-a", NULL);
     Flint__Graph__JobEdge *e = mkedge(1, FLINT__GRAPH__PARTITIONER__REBALANCE, "id BIGINT, s STRING", -1);
     Flint__Graph__OperatorDef *pops[1] = {
-        mkop("source.datagen", "", "id BIGINT, s STRING", "count", "-1", "rate", "0")};
+        mkop("source.datagen", "", "id BIGINT, s STRING", "count", "-1", "rate", "0", NULL)};
     output_edge(pops[0], 1);
     running prod = {.tdd = mktdd("gen", 0, 1, 1, pops)};
     const char *pid = "00112233445566778899aabbccddeeff.1.0.0";
     add_out(prod.tdd, edge_copy(e), pid, 1);
-    Flint__Graph__OperatorDef *cops[1] = {mkop("sink.blackhole", "id BIGINT, s STRING", "", NULL, NULL, NULL, NULL)};
+    Flint__Graph__OperatorDef *cops[1] = {mkop("sink.blackhole", "id BIGINT, s STRING", "", NULL)};
     running cons = {.tdd = mktdd("hole", 0, 1, 1, cops)};
     add_gate(cons.tdd, edge_copy(e), 1, &pid, 0, "tm-a", 0);
     start(&prod, net);
@@ -879,12 +859,12 @@ START_TEST(malformed_records_fail_the_consumer) {
     tm_net *net = mknet("tm-a", NULL);
     Flint__Graph__JobEdge *pe = mkedge(1, FLINT__GRAPH__PARTITIONER__FORWARD, "value BIGINT", -1);
     Flint__Graph__JobEdge *ce = mkedge(1, FLINT__GRAPH__PARTITIONER__FORWARD, "s STRING", -1);
-    Flint__Graph__OperatorDef *pops[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1000", "to", "2000")};
+    Flint__Graph__OperatorDef *pops[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1000", "to", "2000", NULL)};
     output_edge(pops[0], 1);
     running prod = {.tdd = mktdd("producer", 0, 1, 1, pops)};
     const char *pid = "00112233445566778899aabbccddeeff.1.0.0";
     add_out(prod.tdd, pe, pid, 1);
-    Flint__Graph__OperatorDef *cops[1] = {mkop("sink.blackhole", "s STRING", "", NULL, NULL, NULL, NULL)};
+    Flint__Graph__OperatorDef *cops[1] = {mkop("sink.blackhole", "s STRING", "", NULL)};
     running cons = {.tdd = mktdd("consumer", 0, 1, 1, cops)};
     add_gate(cons.tdd, ce, 1, &pid, 0, "tm-a", 0);
     start(&prod, net);
@@ -902,14 +882,14 @@ END_TEST
 START_TEST(bad_descriptors_fail_cleanly) {
     tm_net *net = mknet("tm-a", NULL);
     /* A sink without input. */
-    Flint__Graph__OperatorDef *ops[1] = {mkop("sink.blackhole", "value BIGINT", "", NULL, NULL, NULL, NULL)};
+    Flint__Graph__OperatorDef *ops[1] = {mkop("sink.blackhole", "value BIGINT", "", NULL)};
     running r = {.tdd = mktdd("lonely", 0, 1, 1, ops)};
     start(&r, net);
     ck_assert_int_eq(wait_end(&r.st), TM_TASK_FAILED);
     ck_assert_ptr_nonnull(strstr(r.st.error, "needs an input"));
     finish(&r);
     /* An operator feeding an edge the task has no partition for. */
-    Flint__Graph__OperatorDef *ops2[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1", "to", "2")};
+    Flint__Graph__OperatorDef *ops2[1] = {mkop("source.sequence", "", "value BIGINT", "from", "1", "to", "2", NULL)};
     output_edge(ops2[0], 7);
     running r2 = {.tdd = mktdd("dangling", 0, 1, 1, ops2)};
     start(&r2, net);

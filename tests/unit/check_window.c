@@ -19,6 +19,8 @@
 #include "task/chain.h"
 #include "util/alloc.h"
 
+#include "check_op_helpers.h"
+
 #define W(s, e) ((tm_window){(s), (e)})
 
 static void assert_window(tm_window got, int64_t start, int64_t end) {
@@ -661,66 +663,7 @@ END_TEST
 
 /* ---- operators as chains ------------------------------------------------------------------------ */
 
-static Flint__Graph__KeyValue *kv(const char *k, const char *v) {
-    Flint__Graph__KeyValue *p = XNEW(Flint__Graph__KeyValue);
-    flint__graph__key_value__init(p);
-    p->key = xstrdup(k);
-    p->value = xstrdup(v);
-    return p;
-}
-
-/* An operator: kind, input and output schema, then key/value params, NULL-ended. */
-static Flint__Graph__OperatorDef *mkop(const char *kind, const char *in, const char *out, ...) {
-    Flint__Graph__OperatorDef *d = XNEW(Flint__Graph__OperatorDef);
-    flint__graph__operator_def__init(d);
-    d->kind = xstrdup(kind);
-    d->name = xstrdup(kind);
-    d->input_schema = xstrdup(in);
-    d->output_schema = xstrdup(out);
-    d->params = xcalloc(32, sizeof *d->params);
-    va_list ap;
-    va_start(ap, out);
-    const char *k;
-    while ((k = va_arg(ap, const char *))) d->params[d->n_params++] = kv(k, va_arg(ap, const char *));
-    va_end(ap);
-    return d;
-}
-
-typedef struct out_log {
-    char lines[256][128];
-    int n;
-    tm_runtime *rt;
-} out_log;
-
-static int out_row(void *ud, const flint_row *row) {
-    out_log *o = ud;
-    ck_assert_int_lt(o->n, 256);
-    char buf[100];
-    flint_row_format(row, " ", buf, sizeof buf);
-    if (o->rt->timestamp == FLINT_NO_TIMESTAMP) snprintf(o->lines[o->n++], sizeof o->lines[0], "%s", buf);
-    else snprintf(o->lines[o->n++], sizeof o->lines[0], "%s @%lld", buf, (long long)o->rt->timestamp);
-    return FLINT_OK;
-}
-static int out_wm(void *ud, int64_t wm) {
-    out_log *o = ud;
-    ck_assert_int_lt(o->n, 256);
-    if (wm == FLINT_MAX_WATERMARK) snprintf(o->lines[o->n++], sizeof o->lines[0], "WM MAX");
-    else snprintf(o->lines[o->n++], sizeof o->lines[0], "WM %lld", (long long)wm);
-    return FLINT_OK;
-}
-
 static int cmp_line(const void *a, const void *b) { return strcmp(a, b); }
-
-static void expect_out(const out_log *o, int n, ...) {
-    va_list ap;
-    va_start(ap, n);
-    for (int i = 0; i < n && i < o->n; i++) {
-        const char *want = va_arg(ap, const char *);
-        ck_assert_msg(strcmp(o->lines[i], want) == 0, "line %d: '%s', expected '%s'", i, o->lines[i], want);
-    }
-    va_end(ap);
-    ck_assert_msg(o->n == n, "%d lines, expected %d (last: '%s')", o->n, n, o->n ? o->lines[o->n - 1] : "");
-}
 
 /* User functions the chains name. */
 static void sum_v(flint_ctx *ctx, const flint_row *acc, const flint_row *in, flint_row_builder *out) {

@@ -454,7 +454,9 @@ typedef struct flint_kafka_source_options {
 /* Rows of schema from Kafka records. The value format fills the plain columns; columns declared
  * as in Flink SQL, "name TYPE METADATA [FROM 'key']", are filled from the record instead: key
  * (BYTES or STRING), topic (STRING), partition (INT), offset (BIGINT), timestamp (TIMESTAMP(3)
- * or BIGINT), timestamp-type (STRING), headers (STRING: a JSON object of header -> value).
+ * or BIGINT), timestamp-type (STRING), headers (STRING or BYTES: a JSON object of name -> value:
+ * a string when UTF-8, {"base64": "..."} otherwise, null without a value, an array of those when
+ * the name repeats; docs/connectors.md).
  * Partitions are assigned to subtasks as Flink's KafkaSourceEnumerator does: subtask =
  * ((hash(topic) * 31 & 0x7fffffff) % p + partition) % p (hash: Java's String.hashCode). */
 flint_stream *flint_source_kafka(flint_env *env, const char *schema, const flint_kafka_source_options *opts);
@@ -486,9 +488,10 @@ typedef struct flint_kafka_sink_options {
     const char *transactional_id_prefix;  /* EXACTLY_ONCE (required): subtask i uses
                                              "<prefix>-<i>" */
     /* Record headers: static ones on every record (NULL, or name, value, ..., NULL), then those of
-     * headers_field, a STRING or BYTES column holding a JSON object {"name": "value", ...} (the
-     * encoding of the source's 'headers' metadata column; a NULL column adds none; not written
-     * into the value). */
+     * headers_field, a STRING or BYTES column holding a JSON object {"name": "value", ...} in the
+     * encoding of the source's 'headers' metadata column (values also {"base64": "..."}, null or
+     * arrays of those; written back byte for byte; a NULL column adds none; not written into the
+     * value). */
     const char *const *headers;
     const char *headers_field;
     const char *const *properties;    /* NULL, or key, value, ..., NULL */
