@@ -15,6 +15,7 @@
 #define LOG_MODULE "checkpoint"
 #include "jm_checkpoint.h"
 #include "util/alloc.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 #include "util/strutil.h"
 
@@ -136,22 +137,10 @@ static bool is_savepoint_type(int type) { return type != CP_TYPE(CHECKPOINT); }
 /* ---- file helpers ---------------------------------------------------------------------------- */
 
 static int mkdirs(const char *path, flint_err *err) {
-    char *p = xstrdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            int e = errno;
-            flint_err_set(err, FLINT_IO, "cannot create directory %s: %s", p, strerror(e));
-            free(p);
-            return FLINT_IO;
-        }
-        *s = '/';
-    }
-    int rc = 0;
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
-        rc = flint_err_set(err, FLINT_IO, "cannot create directory %s: %s", p, strerror(errno));
-    free(p);
+    char *failed = NULL;
+    if (fs_mkdirs(path, 0755, &failed) == 0) return FLINT_OK;
+    int rc = flint_err_set(err, FLINT_IO, "cannot create directory %s: %s", failed, strerror(errno));
+    free(failed);
     return rc;
 }
 

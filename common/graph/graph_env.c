@@ -747,18 +747,7 @@ static graph_node *keyed_op(flint_keyed_stream *ks, graph_op_kind kind, const ch
     const flint_schema *ins = connect_input(env, n, ks->stream);
     if (ins) n->out_schema = flint_schema_copy(ins);
     n->key = ks->key;
-    if (ks->key->nfields) {
-        char buf[FLINT_MAX_FIELDS * 6];
-        row_key_indexes_format(ks->key->fields, ks->key->nfields, buf, sizeof buf);
-        graph_kvs_set(&n->params, "key.fields", buf);
-    } else if (ks->key->selector) {
-        graph_kvs_set(&n->params, "key.selector", ks->key->selector);
-        graph_kvs_set(&n->params, "key.schema", ks->key->key_schema ? ks->key->key_schema : "");
-        n->fns[n->nfns].role = xstrdup("key.selector");
-        n->fns[n->nfns].symbol = xstrdup(ks->key->selector);
-        n->fns[n->nfns].ptr = ks->key->selector_ptr;
-        n->nfns++;
-    }
+    graph_key_params(env, n, ks->key, "key");
     return n;
 }
 
@@ -1061,6 +1050,20 @@ graph_node *graph_keyed_op(flint_keyed_stream *ks, graph_op_kind kind, const cha
     return keyed_op(ks, kind, api, name);
 }
 void graph_set_fn(flint_env *env, graph_node *n, const char *role, flint_fn fn) { set_fn(env, n, role, fn); }
+void graph_key_params(flint_env *env, graph_node *n, const graph_key *k, const char *prefix) {
+    char name[32];
+    if (k->nfields) {
+        char buf[FLINT_MAX_FIELDS * 6];
+        row_key_indexes_format(k->fields, k->nfields, buf, sizeof buf);
+        snprintf(name, sizeof name, "%s.fields", prefix);
+        graph_kvs_set(&n->params, name, buf);
+    } else if (k->selector) {
+        snprintf(name, sizeof name, "%s.schema", prefix);
+        graph_kvs_set(&n->params, name, k->key_schema ? k->key_schema : "");
+        snprintf(name, sizeof name, "%s.selector", prefix);
+        set_fn(env, n, name, (flint_fn){k->selector_ptr, k->selector});
+    }
+}
 flint_schema *graph_parse_schema(flint_env *env, graph_node *n, const char *what, const char *text) {
     return parse_schema(env, n, what, text);
 }

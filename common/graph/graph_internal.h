@@ -151,6 +151,10 @@ const flint_schema *graph_stream_schema(const flint_stream *s);
 graph_node *graph_keyed_op(flint_keyed_stream *ks, graph_op_kind kind, const char *api, const char *name);
 /* Record user function fn in role ("fn", "agg.add", ...) of n (checked: a FLINT_FN). */
 void graph_set_fn(flint_env *env, graph_node *n, const char *role, flint_fn fn);
+/* The key params of a keyed input of n under prefix ("key", or "key2" for a two-input
+ * operator's second input): <prefix>.fields, or <prefix>.selector (a user function) and
+ * <prefix>.schema. */
+void graph_key_params(flint_env *env, graph_node *n, const graph_key *k, const char *prefix);
 /* Parse a column list for n; NULL after recording an error naming what. */
 flint_schema *graph_parse_schema(flint_env *env, graph_node *n, const char *what, const char *text);
 /* Record an error about node n (the first error wins). */

@@ -175,22 +175,6 @@ flint_connected *flint_connect_keyed(flint_keyed_stream *a, flint_keyed_stream *
     return c;
 }
 
-/* Key params of a keyed input under prefix ("key" or "key2"). */
-static void key_params(flint_env *env, graph_node *n, const graph_key *k, const char *prefix) {
-    char name[32];
-    if (k->nfields) {
-        char buf[FLINT_MAX_FIELDS * 6];
-        row_key_indexes_format(k->fields, k->nfields, buf, sizeof buf);
-        snprintf(name, sizeof name, "%s.fields", prefix);
-        graph_kvs_set(&n->params, name, buf);
-    } else if (k->selector) {
-        snprintf(name, sizeof name, "%s.schema", prefix);
-        graph_kvs_set(&n->params, name, k->key_schema ? k->key_schema : "");
-        snprintf(name, sizeof name, "%s.selector", prefix);
-        graph_set_fn(env, n, name, (flint_fn){k->selector_ptr, k->selector});
-    }
-}
-
 /* Connect a as the first input and b as the second of n (edges of b get input_index 1). */
 static void connect_two(flint_env *env, graph_node *n, flint_stream *a, flint_stream *b) {
     graph_connect_input(env, n, a);
@@ -214,8 +198,8 @@ flint_stream *flint_co_process(flint_connected *c, flint_fn process1_fn, flint_f
     if (keyed) {
         connect_two(env, n, c->ka->stream, c->kb->stream);
         n->key = c->ka->key;
-        key_params(env, n, c->ka->key, "key");
-        key_params(env, n, c->kb->key, "key2");
+        graph_key_params(env, n, c->ka->key, "key");
+        graph_key_params(env, n, c->kb->key, "key2");
     } else {
         connect_two(env, n, c->a, c->b);
     }

@@ -433,22 +433,6 @@ int graph_window_check(const flint_env *env, flint_err *err) {
  * Two-input operators (graph_time.c's conventions): a's edges are input 1 (input_index 0), b's
  * input 2 (input_index 1); keys in "key.*" and "key2.*"; b's schema in "in2.schema". */
 
-/* Key params of a keyed input under prefix ("key" or "key2"). */
-static void join_key_params(flint_env *env, graph_node *n, const graph_key *k, const char *prefix) {
-    char name[32];
-    if (k->nfields) {
-        char buf[FLINT_MAX_FIELDS * 6];
-        row_key_indexes_format(k->fields, k->nfields, buf, sizeof buf);
-        snprintf(name, sizeof name, "%s.fields", prefix);
-        graph_kvs_set(&n->params, name, buf);
-    } else if (k->selector) {
-        snprintf(name, sizeof name, "%s.schema", prefix);
-        graph_kvs_set(&n->params, name, k->key_schema ? k->key_schema : "");
-        snprintf(name, sizeof name, "%s.selector", prefix);
-        graph_set_fn(env, n, name, (flint_fn){k->selector_ptr, k->selector});
-    }
-}
-
 /* The key's column types ("BIGINT, STRING"); "" when unknown. */
 static void join_key_types(flint_keyed_stream *ks, char *buf, size_t cap) {
     buf[0] = '\0';
@@ -490,8 +474,8 @@ static graph_node *join_node(flint_keyed_stream *a, flint_keyed_stream *b, graph
     flint_schema_free(n->in_schema);
     n->in_schema = first;
     n->key = a->key;
-    join_key_params(env, n, a->key, "key");
-    join_key_params(env, n, b->key, "key2");
+    graph_key_params(env, n, a->key, "key");
+    graph_key_params(env, n, b->key, "key2");
     char ta[512], tb[512];
     join_key_types(a, ta, sizeof ta);
     join_key_types(b, tb, sizeof tb);

@@ -33,6 +33,7 @@
 #include "checkpoint/cp_task.h"
 #include "operators/operator.h"
 #include "util/alloc.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 typedef struct pending {
@@ -53,29 +54,6 @@ typedef struct fsink {
     char *buf;
     size_t cap;
 } fsink;
-
-/* mkdir -p */
-static int make_dirs(const char *path) {
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *q = p + 1; *q && rc == 0; q++) {
-        if (*q != '/') continue;
-        *q = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) rc = -1;
-        *q = '/';
-    }
-    if (rc == 0 && mkdir(p, 0777) != 0 && errno != EEXIST) rc = -1;
-    int saved = errno;
-    free(p);
-    errno = saved;
-    struct stat st;
-    if (rc == 0 && stat(path, &st) != 0) return -1;
-    if (rc == 0 && !S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return rc;
-}
 
 /* The number of a part file name of subtask sub ("part-<sub>-<n>" or ".part-<sub>-<n>.inprogress"),
  * or -1. */
@@ -178,7 +156,7 @@ static int fsink_open(tm_op *op) {
     if (rc) return rc;
     if (!dir[0]) return tm_op_fail(op, "parameter 'path' is empty");
     errno = 0;
-    if (make_dirs(dir)) return tm_op_fail(op, "cannot create directory '%s': %s", dir, strerror(errno));
+    if (fs_mkdirs(dir, 0777, NULL)) return tm_op_fail(op, "cannot create directory '%s': %s", dir, strerror(errno));
     s->dir = xstrdup(dir);
     s->sub = op->rt->subtask;
     s->next_part = scan_next(dir, s->sub);

@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "operators/operator.h"
 #include "util/alloc.h"
+#include "util/fsutil.h"
 
 typedef struct sink_state {
     char *buf;
@@ -69,29 +69,6 @@ static void sink_close(tm_op *op) {
 
 /* ---- sink.text_file ------------------------------------------------------------------------------ */
 
-/* mkdir -p path; -1 with errno when a part cannot be made or is not a directory. */
-static int make_dirs(const char *path) {
-    char *p = xstrdup(path);
-    int rc = 0;
-    for (char *q = p + 1; *q && rc == 0; q++) {
-        if (*q != '/') continue;
-        *q = '\0';
-        if (mkdir(p, 0777) != 0 && errno != EEXIST) rc = -1;
-        *q = '/';
-    }
-    if (rc == 0 && mkdir(p, 0777) != 0 && errno != EEXIST) rc = -1;
-    int saved = errno;
-    free(p);
-    errno = saved;
-    struct stat st;
-    if (rc == 0 && stat(path, &st) != 0) return -1;
-    if (rc == 0 && !S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return rc;
-}
-
 static int text_file_open(tm_op *op) {
     sink_state *s = state_new(op);
     const char *dir;
@@ -99,7 +76,7 @@ static int text_file_open(tm_op *op) {
     if (rc) return rc;
     if (!dir[0]) return tm_op_fail(op, "parameter 'path' is empty");
     errno = 0;
-    if (make_dirs(dir)) return tm_op_fail(op, "cannot create directory '%s': %s", dir, strerror(errno));
+    if (fs_mkdirs(dir, 0777, NULL)) return tm_op_fail(op, "cannot create directory '%s': %s", dir, strerror(errno));
     s->path = xasprintf("%s/part-%d", dir, op->rt->subtask);
     s->f = fopen(s->path, "w");
     if (!s->f) return tm_op_fail(op, "cannot create '%s': %s", s->path, strerror(errno));

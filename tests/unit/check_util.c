@@ -2,11 +2,16 @@
  * durations, memory sizes, host:port) and the status/error helpers of flint/status.h. */
 #include <check.h>
 #include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "flint/status.h"
+#include "util/fsutil.h"
 #include "util/strutil.h"
 
 /* ---- integers, booleans, doubles ------------------------------------------------------- */
@@ -378,6 +383,43 @@ START_TEST(test_err_prefix_truncates_prefix) {
 }
 END_TEST
 
+/* ---- fs_mkdirs ------------------------------------------------------------------------------ */
+
+START_TEST(test_mkdirs) {
+    char root[] = "/tmp/check_util_XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    char path[256], file[256];
+    snprintf(path, sizeof path, "%s/a/b/c", root);
+    ck_assert_int_eq(fs_mkdirs(path, 0755, NULL), 0);
+    struct stat st;
+    ck_assert(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    ck_assert_int_eq(fs_mkdirs(path, 0755, NULL), 0);   /* already there */
+
+    /* a plain file in the way: ENOTDIR, and the part that could not be made is named */
+    snprintf(file, sizeof file, "%s/f", root);
+    FILE *f = fopen(file, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    char *failed = NULL;
+    ck_assert_int_eq(fs_mkdirs(file, 0755, &failed), -1);
+    ck_assert_int_eq(errno, ENOTDIR);
+    ck_assert_str_eq(failed, file);
+    free(failed);
+    snprintf(path, sizeof path, "%s/f/g/h", root);
+    failed = NULL;
+    ck_assert_int_eq(fs_mkdirs(path, 0755, &failed), -1);
+    ck_assert_int_eq(errno, ENOTDIR);
+    ck_assert_str_eq(failed, file);
+    free(failed);
+
+    unlink(file);
+    snprintf(path, sizeof path, "%s/a/b/c", root); rmdir(path);
+    snprintf(path, sizeof path, "%s/a/b", root); rmdir(path);
+    snprintf(path, sizeof path, "%s/a", root); rmdir(path);
+    ck_assert_int_eq(rmdir(root), 0);
+}
+END_TEST
+
 static Suite *util_suite(void) {
     Suite *s = suite_create("util");
 
@@ -412,6 +454,10 @@ static Suite *util_suite(void) {
     tcase_add_test(tc, test_trim);
     tcase_add_test(tc, test_starts_with);
     tcase_add_test(tc, test_random_hex);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("files");
+    tcase_add_test(tc, test_mkdirs);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("status");
