@@ -215,6 +215,42 @@ write_conf() {
     done
 }
 
+# start_local_cluster N KEY=VALUE...: a jobmanager "jm" on free loopback ports (sets RPC_PORT,
+# REST_PORT and REST_BASE) and taskmanagers "tm1".."tmN", configured with the given keys besides
+# the addresses and ports; passes cluster_up, or aborts the test when they do not come up.
+start_local_cluster() {
+    local n=$1 i
+    shift
+    read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
+    REST_BASE=http://127.0.0.1:$REST_PORT
+    write_conf "$CONF_DIR" jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
+        rest.address=127.0.0.1 "rest.port=$REST_PORT" "$@"
+    start_jm jm
+    wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
+    for ((i = 1; i <= n; i++)); do start_tm "tm$i"; done
+    wait_until 10 tm_count_is "$n" ||
+        abort cluster_up "$(overview taskmanagers) of $n taskmanagers after 10 s: $(log_tail tm1)"
+    pass cluster_up
+}
+
+# start_kafka_local ARG...: the local Kafka-protocol cluster (build/bin/flint-kafka-local ARG...)
+# on loopback, stopped with the test, its first output line (the bootstrap servers) and later ones
+# in $TEST_TMP/kafka.out, its log in kafka.log; sets B (the bootstrap servers) and KCAT (kcat
+# against it). Aborts the test when the tool or kcat is missing or no servers are printed.
+start_kafka_local() {
+    local tool=$BIN_DIR/flint-kafka-local
+    [ -x "$tool" ] || abort setup "$tool is missing: run make"
+    command -v kcat >/dev/null || abort setup "kcat is not installed (scripts/install-deps.sh)"
+    "$tool" "$@" >"$TEST_TMP/kafka.out" 2>"$TEST_TMP/kafka.log" </dev/null &
+    track $!
+    wait_until 10 kafka_servers_printed ||
+        abort kafka_local_up "no bootstrap servers printed: $(cat "$TEST_TMP/kafka.log")"
+    B=$(head -n 1 "$TEST_TMP/kafka.out")
+    # shellcheck disable=SC2034  # for the test that sourced this file
+    KCAT=(kcat -b "$B" -X log_level=0)
+}
+kafka_servers_printed() { [[ $(head -n 1 "$TEST_TMP/kafka.out" 2>/dev/null) == *:* ]]; }
+
 # set_conf_key FILE KEY VALUE: replace the uncommented "KEY:" line of a flint.yaml, or append it.
 set_conf_key() {
     local file=$1 key=$2 value=$3 tmp

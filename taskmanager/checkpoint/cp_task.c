@@ -308,17 +308,24 @@ void tm_cp_post_aborted(tm_cp *cp, int64_t checkpoint_id) {
 
 /* ---- the kinds' own state --------------------------------------------------------------------------- */
 
+/* A malloc'ed copy of len bytes as a protobuf bytes field (empty when len is 0). */
+static ProtobufCBinaryData bytes_copy(const void *data, size_t len) {
+    ProtobufCBinaryData b = {0, NULL};
+    if (len) {
+        b.data = xmalloc(len);
+        memcpy(b.data, data, len);
+        b.len = len;
+    }
+    return b;
+}
+
 void tm_cp_add_split(Flint__Checkpoint__OperatorSubtaskState *out, const char *split_id, int64_t position,
                      const void *data, size_t len) {
     Flint__Checkpoint__SourceSplitState *s = xmalloc(sizeof *s);
     flint__checkpoint__source_split_state__init(s);
     s->split_id = xstrdup(split_id);
     s->position = position;
-    if (len) {
-        s->data.data = xmalloc(len);
-        memcpy(s->data.data, data, len);
-        s->data.len = len;
-    }
+    s->data = bytes_copy(data, len);
     out->source_splits = xrealloc(out->source_splits, (out->n_source_splits + 1) * sizeof *out->source_splits);
     out->source_splits[out->n_source_splits++] = s;
 }
@@ -329,11 +336,7 @@ void tm_cp_add_commit(Flint__Checkpoint__OperatorSubtaskState *out, const char *
     flint__checkpoint__pending_commit__init(c);
     c->id = xstrdup(id);
     c->checkpoint_id = checkpoint_id;
-    if (len) {
-        c->data.data = xmalloc(len);
-        memcpy(c->data.data, data, len);
-        c->data.len = len;
-    }
+    c->data = bytes_copy(data, len);
     out->pending_commits = xrealloc(out->pending_commits, (out->n_pending_commits + 1) * sizeof *out->pending_commits);
     out->pending_commits[out->n_pending_commits++] = c;
 }

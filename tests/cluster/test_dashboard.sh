@@ -15,19 +15,7 @@ CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
 [ -n "$CHROMIUM" ] || abort setup "chromium is not installed (scripts/install-deps.sh installs it)"
 command -v node >/dev/null || abort setup "node is not installed (scripts/install-deps.sh installs nodejs)"
 
-read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
-REST_BASE=http://127.0.0.1:$REST_PORT
-write_conf "$CONF_DIR" \
-    jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
-    rest.address=127.0.0.1 "rest.port=$REST_PORT" web.refresh-interval=1s \
-    taskmanager.numberOfTaskSlots=2 io.tmp.dirs="$TEST_TMP" \
-    execution.checkpointing.interval=1s "state.checkpoints.dir=$TEST_TMP/checkpoints"
-
-start_jm jm
-wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
-start_tm tm1
-wait_until 10 tm_count_is 1 || abort cluster_up "no taskmanager after 10 s: $(log_tail tm1)"
-pass cluster_up
+start_local_cluster 1 web.refresh-interval=1s taskmanager.numberOfTaskSlots=2 io.tmp.dirs="$TEST_TMP" execution.checkpointing.interval=1s "state.checkpoints.dir=$TEST_TMP/checkpoints"
 
 out=$("$BIN_DIR/flint" run -d -m "127.0.0.1:$RPC_PORT" "$TJ/slow_sink.so" --sleep-ms 1 --payload-bytes 200 \
       --output "$TEST_TMP/slow" 2>&1)

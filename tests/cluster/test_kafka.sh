@@ -17,35 +17,20 @@
 require_built
 EX=$ROOT/build/examples
 TJ=$ROOT/build/tests/jobs
-KAFKA_LOCAL=$BIN_DIR/flint-kafka-local
-[ -x "$KAFKA_LOCAL" ] || abort setup "$KAFKA_LOCAL is missing: run make"
-command -v kcat >/dev/null || abort setup "kcat is not installed (scripts/install-deps.sh)"
 for so in "$EX/kafka_keyed_count.so" "$EX/kafka_wordcount.so" "$TJ/kafka_pipe.so"; do
     [ -f "$so" ] || abort setup "$so is missing: run make"
 done
 
-read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
-REST_BASE=http://127.0.0.1:$REST_PORT
-write_conf "$CONF_DIR" \
-    jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
-    rest.address=127.0.0.1 "rest.port=$REST_PORT" \
-    taskmanager.numberOfTaskSlots=2 slot.request.timeout=5s io.tmp.dirs="$TEST_TMP" \
+start_local_cluster 2 taskmanager.numberOfTaskSlots=2 slot.request.timeout=5s io.tmp.dirs="$TEST_TMP" \
     state.checkpoints.dir="$TEST_TMP/checkpoints"
 # flint VERB ARGS...: the client against this cluster.
 flint() { "$BIN_DIR/flint" "$1" -m "127.0.0.1:$RPC_PORT" "${@:2}"; }
 
 # ---- the local Kafka cluster ---------------------------------------------------------------------
 KCTL=$TEST_TMP/kafka.ctl
-"$KAFKA_LOCAL" --brokers 3 --topic smoke:2 --topic keys:4 --topic lines:4 --topic counts:4 --topic json:2 \
+start_kafka_local --brokers 3 --topic smoke:2 --topic keys:4 --topic lines:4 --topic counts:4 --topic json:2 \
     --topic meta:3 --topic times:2 --topic down-in:4 --topic down-out:4 --topic eo-out:2 --topic grp-out:2 \
-    --topic found:1 --topic hdr-in:1 --topic hdr-out:2 --control "$KCTL" \
-    >"$TEST_TMP/kafka.out" 2>"$TEST_TMP/kafka.log" </dev/null &
-KAFKA_PID=$!
-track "$KAFKA_PID"
-kafka_up() { [[ $(head -n 1 "$TEST_TMP/kafka.out" 2>/dev/null) == *:* ]]; }
-wait_until 10 kafka_up || abort kafka_local_up "no bootstrap servers printed: $(cat "$TEST_TMP/kafka.log")"
-B=$(head -n 1 "$TEST_TMP/kafka.out")
-KCAT=(kcat -b "$B" -X log_level=0)
+    --topic found:1 --topic hdr-in:1 --topic hdr-out:2 --control "$KCTL"
 # kctl COMMAND...: a control command through the FIFO; succeeds when it is answered "ok".
 kctl() {
     local before answer
@@ -68,13 +53,6 @@ control_ok() { kctl down 2 && kctl up 2 && kctl topic made:3 && ! kctl down 9; }
 check kafka_local_control "broker down/up or topic creation not acknowledged: $(tail -n 2 "$TEST_TMP/kafka.out")" control_ok
 made_has_3() { "${KCAT[@]}" -L -t made 2>/dev/null | grep -q 'with 3 partitions'; }
 check kafka_local_topic_metadata "topic 'made' has not 3 partitions" made_has_3
-
-start_jm jm
-wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
-start_tm tm1
-start_tm tm2
-wait_until 10 tm_count_is 2 || abort cluster_up "$(overview taskmanagers) taskmanagers after 10 s"
-pass cluster_up
 
 job_state() { rest_json "/jobs/$1" .state; }
 job_is() { [ "$(job_state "$1")" = "$2" ]; }

@@ -16,33 +16,13 @@
 require_built
 EX=$ROOT/build/examples
 TJ=$ROOT/build/tests/jobs
-KAFKA_LOCAL=$BIN_DIR/flint-kafka-local
-[ -x "$KAFKA_LOCAL" ] || abort setup "$KAFKA_LOCAL is missing: run make"
-command -v kcat >/dev/null || abort setup "kcat is not installed (scripts/install-deps.sh)"
 
-read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
-REST_BASE=http://127.0.0.1:$REST_PORT
-write_conf "$CONF_DIR" \
-    jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
-    rest.address=127.0.0.1 "rest.port=$REST_PORT" \
-    taskmanager.numberOfTaskSlots=2 slot.request.timeout=10s io.tmp.dirs="$TEST_TMP" \
+start_local_cluster 3 taskmanager.numberOfTaskSlots=2 slot.request.timeout=10s io.tmp.dirs="$TEST_TMP" \
     state.checkpoints.dir="$TEST_TMP/checkpoints" execution.checkpointing.interval=200ms \
     restart-strategy.type=fixed-delay restart-strategy.fixed-delay.attempts=5 restart-strategy.fixed-delay.delay=200ms
 flint() { "$BIN_DIR/flint" "$1" -m "127.0.0.1:$RPC_PORT" "${@:2}"; }
 
-"$KAFKA_LOCAL" --brokers 3 --topic keys:4 --topic in:4 --topic alo-out:4 --topic eo-out:4 \
-    >"$TEST_TMP/kafka.out" 2>"$TEST_TMP/kafka.log" </dev/null &
-track $!
-kafka_up() { [[ $(head -n 1 "$TEST_TMP/kafka.out" 2>/dev/null) == *:* ]]; }
-wait_until 10 kafka_up || abort kafka_local_up "no bootstrap servers printed: $(cat "$TEST_TMP/kafka.log")"
-B=$(head -n 1 "$TEST_TMP/kafka.out")
-KCAT=(kcat -b "$B" -X log_level=0)
-
-start_jm jm
-wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
-for n in tm1 tm2 tm3; do start_tm $n; done
-wait_until 10 tm_count_is 3 || abort cluster_up "$(overview taskmanagers) taskmanagers after 10 s"
-pass cluster_up
+start_kafka_local --brokers 3 --topic keys:4 --topic in:4 --topic alo-out:4 --topic eo-out:4
 
 job_state() { rest_json "/jobs/$1" .state; }
 job_is() { [ "$(job_state "$1")" = "$2" ]; }

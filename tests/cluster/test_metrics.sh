@@ -13,21 +13,9 @@ require_built
 TJ=$ROOT/build/tests/jobs
 [ -f "$TJ/slow_sink.so" ] || abort setup "$TJ/slow_sink.so is missing: run make"
 
-read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
-REST_BASE=http://127.0.0.1:$REST_PORT
-write_conf "$CONF_DIR" \
-    jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
-    rest.address=127.0.0.1 "rest.port=$REST_PORT" \
-    taskmanager.numberOfTaskSlots=2 io.tmp.dirs="$TEST_TMP" \
-    execution.checkpointing.interval=500ms "state.checkpoints.dir=$TEST_TMP/checkpoints"
+start_local_cluster 1 taskmanager.numberOfTaskSlots=2 io.tmp.dirs="$TEST_TMP" execution.checkpointing.interval=500ms "state.checkpoints.dir=$TEST_TMP/checkpoints"
 FLINT=("$BIN_DIR/flint")
 JM_ADDR=127.0.0.1:$RPC_PORT
-
-start_jm jm
-wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
-start_tm tm1
-wait_until 10 tm_count_is 1 || abort cluster_up "no taskmanager after 10 s: $(log_tail tm1)"
-pass cluster_up
 
 out=$("${FLINT[@]}" run -d -m "$JM_ADDR" "$TJ/slow_sink.so" --sleep-ms 1 --payload-bytes 200 --output "$TEST_TMP/slow" 2>&1)
 JOB=$(sed -n 's/^Job has been submitted with JobID \([0-9a-f]\{32\}\)$/\1/p' <<<"$out")

@@ -26,20 +26,8 @@ for so in "$EX/window_wordcount.so" "$EX/session_clicks.so" "$EX/interval_join.s
     [ -f "$so" ] || abort setup "$so is missing: run make"
 done
 
-read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
-REST_BASE=http://127.0.0.1:$REST_PORT
-write_conf "$CONF_DIR" \
-    jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
-    rest.address=127.0.0.1 "rest.port=$REST_PORT" \
-    taskmanager.numberOfTaskSlots=2 slot.request.timeout=5s io.tmp.dirs="$TEST_TMP"
+start_local_cluster 2 taskmanager.numberOfTaskSlots=2 slot.request.timeout=5s io.tmp.dirs="$TEST_TMP"
 FLINT=("$BIN_DIR/flint")
-
-start_jm jm
-wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
-start_tm tm1
-start_tm tm2
-wait_until 10 tm_count_is 2 || abort cluster_up "$(overview taskmanagers) taskmanagers after 10 s: $(log_tail tm1)"
-pass cluster_up
 
 D=$TEST_TMP
 BACKENDS=(hashmap rocksdb)

@@ -28,26 +28,15 @@ for so in "$EX/keyed_count.so" "$TJ/slow_sink.so"; do
     [ -f "$so" ] || abort setup "$so is missing: run make"
 done
 
-read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
-REST_BASE=http://127.0.0.1:$REST_PORT
-write_conf "$CONF_DIR" \
-    jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
-    rest.address=127.0.0.1 "rest.port=$REST_PORT" \
-    taskmanager.numberOfTaskSlots=2 slot.request.timeout=10s io.tmp.dirs="$TEST_TMP/tmp" \
+mkdir -p "$TEST_TMP/tmp"
+start_local_cluster 3 taskmanager.numberOfTaskSlots=2 slot.request.timeout=10s io.tmp.dirs="$TEST_TMP/tmp" \
     state.checkpoints.dir="$TEST_TMP/cp" state.savepoints.dir="$TEST_TMP/sp" \
     restart-strategy.fixed-delay.delay=100ms
 FLINT=("$BIN_DIR/flint")
 M=(-m "127.0.0.1:$RPC_PORT")
 CP=(-D execution.checkpointing.interval=200ms)
-mkdir -p "$TEST_TMP/tmp"
-
-start_jm jm
-wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
 TMS=(tm1 tm2 tm3)
 NEXT_TM=4
-for t in "${TMS[@]}"; do start_tm "$t"; done
-wait_until 10 tm_count_is 3 || abort cluster_up "$(overview taskmanagers) taskmanagers after 10 s: $(log_tail tm1)"
-pass cluster_up
 
 # ---- helpers ------------------------------------------------------------------------------------
 

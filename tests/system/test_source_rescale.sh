@@ -15,23 +15,11 @@ REF=$ROOT/build/tests/nexmark_ref
 [ -f "$EX/nexmark_q0.so" ] || abort setup "$EX/nexmark_q0.so is missing: run make"
 [ -x "$REF" ] || abort setup "$REF is missing: run make"
 
-read -r RPC_PORT REST_PORT <<<"$(free_ports 2 | tr '\n' ' ')"
-REST_BASE=http://127.0.0.1:$REST_PORT
-write_conf "$CONF_DIR" \
-    jobmanager.rpc.address=127.0.0.1 "jobmanager.rpc.port=$RPC_PORT" \
-    rest.address=127.0.0.1 "rest.port=$REST_PORT" \
-    taskmanager.numberOfTaskSlots=2 slot.request.timeout=10s io.tmp.dirs="$TEST_TMP/tmp" \
+mkdir -p "$TEST_TMP/tmp"
+start_local_cluster 2 taskmanager.numberOfTaskSlots=2 slot.request.timeout=10s io.tmp.dirs="$TEST_TMP/tmp" \
     state.checkpoints.dir="$TEST_TMP/cp" state.savepoints.dir="$TEST_TMP/sp"
 FLINT=("$BIN_DIR/flint")
 M=(-m "127.0.0.1:$RPC_PORT")
-mkdir -p "$TEST_TMP/tmp"
-
-start_jm jm
-wait_until 10 rest_up || abort cluster_up "no REST answer within 10 s: $(log_tail jm)"
-start_tm tm1
-start_tm tm2
-wait_until 10 tm_count_is 2 || abort cluster_up "$(overview taskmanagers) taskmanagers after 10 s: $(log_tail tm1)"
-pass cluster_up
 
 job_state() { rest_json "/jobs/$1" .state; }
 job_is() { [ "$(job_state "$1")" = "$2" ]; }
